@@ -1,0 +1,20 @@
+/**
+ * Registers every op family with the registry. Importing this module is what makes ops known.
+ */
+import { registerOps } from './registry.js';
+import { elementwiseOps } from './elementwise.js';
+import { reduceOps } from './reduce.js';
+import { nnOps } from './nn.js';
+import { quantOps } from './quant.js';
+import { shapeOps } from './shape.js';
+import { tensorOps } from './tensor.js';
+
+let done = false;
+export function registerAllOps(): void {
+  if (done) return;
+  done = true;
+  for (const defs of [elementwiseOps, reduceOps, nnOps, quantOps, shapeOps, tensorOps]) registerOps(defs);
+}
+registerAllOps();
+
+export { resolveOp, registeredOps, type OpDef, type InferContext, type OpContext } from './registry.js';
