@@ -15,6 +15,9 @@ import type { DType } from '../../runtime/dtype.js';
 import type { Tensor } from '../../runtime/tensor.js';
 import { shapeStr, type Dim } from './dim.js';
 
+/** Tensors up to this many elements have their contents tracked by shape inference (`Value.known`). */
+export const KNOWN_LIMIT = 4096;
+
 export interface ValueType {
   dtype: DType;
   shape: Dim[];
