@@ -193,3 +193,29 @@ export function evalDim(d: Dim, env: ReadonlyMap<string, number>): number {
  */
 export const dimNonNegative = (d: Dim): boolean =>
   typeof d === 'number' ? d >= 0 : [...d.terms.values()].every((c) => c >= 0);
+
+/** Replace symbols by expressions (e.g. total_sequence_length → past_sequence_length + sequence_length). */
+export function substituteDim(d: Dim, subst: ReadonlyMap<string, Dim>): Dim {
+  if (typeof d === 'number' || subst.size === 0) return d;
+  let out: Dim = 0;
+  let changed = false;
+  for (const [m, c] of d.terms) {
+    let term: Dim = c;
+    if (m !== '') {
+      for (const s of m.split(SEP)) {
+        const r = subst.get(s);
+        if (r !== undefined) changed = true;
+        term = dimMul(term, r ?? SymDim.symbol(s));
+      }
+    }
+    out = dimAdd(out, term);
+  }
+  return changed ? out : d;
+}
+
+/** The symbol name when `d` is exactly one symbol with coefficient 1. */
+export function bareSymbol(d: Dim): string | undefined {
+  if (typeof d === 'number' || d.terms.size !== 1) return undefined;
+  const [[m, c]] = [...d.terms];
+  return c === 1 && m !== '' && !m.includes(SEP) ? m : undefined;
+}

@@ -33,6 +33,8 @@ export interface Initializer {
   readonly external?: { path: string; offset: number; length: number };
   /** Decode (and for external data, read) the tensor. Cached after the first call. */
   load(): Tensor;
+  /** Whether load() has run (inspection must leave external weights unread). */
+  readonly loaded?: boolean;
 }
 
 export class Value {
@@ -75,6 +77,12 @@ export class Graph {
   /** domain ('' for ai.onnx) → opset version */
   readonly opsets = new Map<string, number>();
   readonly meta: Record<string, string> = {};
+  /**
+   * Symbols shape inference proved equal to an expression, e.g. total_sequence_length →
+   * past_sequence_length + sequence_length (from broadcasting the attention mask). Already
+   * substituted into every value's type.
+   */
+  readonly dimEquations = new Map<string, Dim>();
 
   value(name: string): Value {
     let v = this.values.get(name);

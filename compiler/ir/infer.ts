@@ -11,7 +11,7 @@ import { Tensor } from '../../runtime/tensor.js';
 import { resolveOp } from '../ops/index.js';
 import type { InferContext, InputInfo, OpContext, OpDef, OutputInfo } from '../ops/registry.js';
 import { Attrs } from './attrs.js';
-import { dimProduct, isSym, shapeStr } from './dim.js';
+import { bareSymbol, dimMax, dimProduct, isSym, shapeStr, substituteDim, type Dim } from './dim.js';
 import { KNOWN_LIMIT, type Graph, type Node } from './graph.js';
 
 export class InferenceError extends Error {
@@ -43,20 +43,39 @@ export interface InferOptions {
 export function inferShapes(g: Graph, opts: InferOptions = {}): void {
   const fold = opts.fold ?? true;
   for (const v of g.inputs) if (!v.type) throw new InferenceError(undefined, `graph input '${v.name}' has no type`);
-  for (const node of g.nodes) inferNode(node, fold);
+  const equate = (a: Dim, b: Dim): Dim => {
+    a = substituteDim(a, g.dimEquations);
+    b = substituteDim(b, g.dimEquations);
+    const sb = bareSymbol(b), sa = bareSymbol(a);
+    const [name, expr] = sb ? [sb, a] : sa ? [sa, b] : [undefined, undefined];
+    if (!name || expr === undefined) return dimMax(a, b);
+    const one = new Map([[name, expr]]);
+    for (const [k, v] of g.dimEquations) g.dimEquations.set(k, substituteDim(v, one));
+    g.dimEquations.set(name, expr);
+    return expr;
+  };
+  for (const node of g.nodes) inferNode(node, fold, g.dimEquations, equate);
+  if (g.dimEquations.size) {
+    const sub = (ds: Dim[]): Dim[] => ds.map((d) => substituteDim(d, g.dimEquations));
+    for (const v of g.values.values()) {
+      if (v.type) v.type = { dtype: v.type.dtype, shape: sub(v.type.shape) };
+      if (v.known) v.known = sub(v.known);
+    }
+  }
   for (const v of g.outputs) {
     if (!v.type) throw new InferenceError(v.producer, `graph output '${v.name}' has no inferred type`);
   }
 }
 
-function inferNode(node: Node, fold: boolean): void {
+function inferNode(node: Node, fold: boolean, subst: ReadonlyMap<string, Dim>, equate: (a: Dim, b: Dim) => Dim): void {
   const def = opFor(node);
-  const base: OpContext = opContext(node);
+  const base: OpContext = { ...opContext(node), equate };
+  const sub = (ds: readonly Dim[]): Dim[] => ds.map((d) => substituteDim(d, subst));
   const inputs: (InputInfo | undefined)[] = node.inputs.map((v) => {
     if (!v) return undefined;
     const t = v.type;
     if (!t) base.fail(`input '${v.name}' has no type (its producer was not inferred)`);
-    return { dtype: t.dtype, shape: t.shape, known: v.known };
+    return { dtype: t.dtype, shape: sub(t.shape), known: v.known && sub(v.known) };
   });
   const ctx: InferContext = {
     ...base,

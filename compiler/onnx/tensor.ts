@@ -183,6 +183,7 @@ export function initializerFromProto(p: TensorProto, where: string, baseDir: str
     }
     return {
       dtype, shape, byteLength: length, external: { path, offset, length },
+      get loaded() { return cached !== undefined; },
       load() {
         if (!cached) {
           const buf = new Uint8Array(length);

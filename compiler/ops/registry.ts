@@ -36,6 +36,12 @@ export interface OpContext {
   readonly opset: number;
   /** Throw an error naming the node. */
   fail(message: string): never;
+  /**
+   * Record that two symbolic dims must be equal at run time (broadcasting a mask over
+   * total_sequence_length against scores over past_sequence_length + sequence_length); returns
+   * the form to use from now on. Absent at evaluation time.
+   */
+  equate?(a: Dim, b: Dim): Dim;
 }
 
 export interface InferContext extends OpContext {

@@ -26,7 +26,7 @@ export function broadcastShapes(ctx: OpContext, shapes: readonly (readonly Dim[]
       // A symbol against a number: the symbol must equal it at run time (or be 1).
       if (isSym(d) && !isSym(e)) { d = e; continue; }
       if (!isSym(d) && isSym(e)) continue;
-      d = dimMax(d, e);
+      d = ctx.equate ? ctx.equate(d, e) : dimMax(d, e);
     }
     out.push(d);
   }
