@@ -1,3 +1,192 @@
-import type { OpDef } from './registry.js';
+/**
+ * Linear algebra and normalisation ONNX ops: MatMul (numpy semantics: 1-D operands are promoted
+ * and the added axis dropped, batch dims broadcast), Gemm (transA/transB, alpha, beta, C
+ * broadcast to [M, N]), LayerNormalization-17 (Y, optional Mean and InvStdDev) and, from
+ * einsum.ts, Einsum. `matmul` is the one batched product loop, shared with MatMulInteger.
+ *
+ * Legend: M rows of A, K the contracted dim, N columns of B.
+ */
+import { arrayFor, dtypeFromOnnx, type DType } from '../../runtime/dtype.js';
+import { sizeOf, storeRounded, Tensor } from '../../runtime/tensor.js';
+import { dimEq, dimStr, isSym, shapeStr, type Dim } from '../ir/dim.js';
+import { einsumOp } from './einsum.js';
+import { axisView, expectFloat, sameDtype } from './math-common.js';
+import type { OpContext, OpDef } from './registry.js';
+import { broadcastConcrete, broadcastIndex, broadcastShapes, normAxis, req } from './util.js';
 
-export const nnOps: OpDef[] = [];
+/** Fail unless the contracted dims can agree (equal, or one of them symbolic). */
+function checkInner(ctx: OpContext, k1: Dim, k2: Dim, a: readonly Dim[], b: readonly Dim[]): void {
+  if (!dimEq(k1, k2) && !isSym(k1) && !isSym(k2)) {
+    ctx.fail(`inner dims ${dimStr(k1)} vs ${dimStr(k2)} (A ${shapeStr(a)}, B ${shapeStr(b)})`);
+  }
+}
+
+/** MatMul output shape, symbolic: [...broadcast(batchA, batchB), M?, N?]. */
+export function matmulShape(ctx: OpContext, a: readonly Dim[], b: readonly Dim[]): Dim[] {
+  if (a.length === 0 || b.length === 0) ctx.fail(`operands must have rank ≥ 1 (A ${shapeStr(a)}, B ${shapeStr(b)})`);
+  const a2 = a.length === 1 ? [1, a[0]] : a, b2 = b.length === 1 ? [b[0], 1] : b;
+  checkInner(ctx, a2[a2.length - 1], b2[b2.length - 2], a, b);
+  const batch = broadcastShapes(ctx, [a2.slice(0, -2), b2.slice(0, -2)]);
+  return [...batch, ...(a.length > 1 ? [a2[a2.length - 2]] : []), ...(b.length > 1 ? [b2[b2.length - 1]] : [])];
+}
+
+/**
+ * Batched matrix product with numpy MatMul semantics, accumulating each output row in float64
+ * (i-k-j order), rounded to `dtype` at the end.
+ */
+export function matmul(ctx: OpContext, a: Tensor, b: Tensor, dtype: DType): Tensor {
+  const shape = matmulShape(ctx, a.shape, b.shape) as number[];
+  const as = a.rank === 1 ? [1, a.shape[0]] : a.shape, bs = b.rank === 1 ? [b.shape[0], 1] : b.shape;
+  const M = as[as.length - 2], K = as[as.length - 1], N = bs[bs.length - 1];
+  if (K !== bs[bs.length - 2]) ctx.fail(`inner dims ${K} vs ${bs[bs.length - 2]}`);
+  const aBatch = as.slice(0, -2), bBatch = bs.slice(0, -2);
+  const batch = broadcastConcrete(ctx, [aBatch, bBatch]);
+  const ia = broadcastIndex(aBatch, batch), ib = broadcastIndex(bBatch, batch);
+  const out = new Tensor(dtype, shape, arrayFor(dtype, sizeOf(shape)));
+  const A = a.data, B = b.data, C = out.data;
+  const row = new Float64Array(N);
+  for (let t = 0; t < ia.length; t++) {
+    const aOff = ia[t] * M * K, bOff = ib[t] * K * N, cOff = t * M * N;
+    for (let i = 0; i < M; i++) {
+      row.fill(0);
+      const ai = aOff + i * K;
+      for (let k = 0; k < K; k++) {
+        const x = A[ai + k];
+        if (x === 0) continue;
+        const bk = bOff + k * N;
+        for (let j = 0; j < N; j++) row[j] += x * B[bk + j];
+      }
+      const ci = cOff + i * N;
+      for (let j = 0; j < N; j++) C[ci + j] = row[j];
+    }
+  }
+  return storeRounded(out);
+}
+
+const matmulOp: OpDef = {
+  name: 'MatMul',
+  since: [1, 9, 13],
+  infer(ctx) {
+    const a = ctx.input(0), b = ctx.input(1);
+    const dtype = sameDtype(ctx, [a, b], ['A', 'B']);
+    if (dtype === 'bool' || dtype === 'string') ctx.fail(`inputs must be numeric, got ${dtype}`);
+    return [{ dtype, shape: matmulShape(ctx, a.shape, b.shape) }];
+  },
+  evaluate(ctx, inputs) {
+    const a = req(ctx, inputs, 0, 'A'), b = req(ctx, inputs, 1, 'B');
+    return [matmul(ctx, a, b, a.dtype)];
+  },
+};
+
+/** Gemm's [M, K] and [K, N] views of A and B after the transposes, as dims. */
+function gemmDims<T extends Dim>(ctx: OpContext, a: readonly T[], b: readonly T[]): { M: T; N: T; K: T } {
+  if (a.length !== 2 || b.length !== 2) ctx.fail(`A and B must be 2-D, got A ${shapeStr(a)}, B ${shapeStr(b)}`);
+  const ta = ctx.attrs.int('transA', 0) !== 0, tb = ctx.attrs.int('transB', 0) !== 0;
+  const [M, K]: T[] = ta ? [a[1], a[0]] : [a[0], a[1]];
+  const [K2, N]: T[] = tb ? [b[1], b[0]] : [b[0], b[1]];
+  checkInner(ctx, K, K2, a, b);
+  return { M, N, K };
+}
+
+const gemmOp: OpDef = {
+  name: 'Gemm',
+  since: [7, 9, 11, 13],
+  infer(ctx) {
+    const a = ctx.input(0), b = ctx.input(1), c = ctx.inputs[2];
+    const dtype = sameDtype(ctx, [a, b, c], ['A', 'B', 'C']);
+    const { M, N } = gemmDims(ctx, a.shape, b.shape);
+    if (c) {
+      const bc = broadcastShapes(ctx, [[M, N], c.shape]);
+      if (c.shape.length > 2 || !dimEq(bc[0], M) || !dimEq(bc[1], N)) {
+        ctx.fail(`C ${shapeStr(c.shape)} does not broadcast to [M, N] = ${shapeStr([M, N])}`);
+      }
+    }
+    return [{ dtype, shape: [M, N] }];
+  },
+  evaluate(ctx, inputs) {
+    const a = req(ctx, inputs, 0, 'A'), b = req(ctx, inputs, 1, 'B'), c = inputs[2];
+    const { M, N, K } = gemmDims(ctx, a.shape, b.shape);
+    const alpha = ctx.attrs.float('alpha', 1), beta = ctx.attrs.float('beta', 1);
+    const ta = ctx.attrs.int('transA', 0) !== 0, tb = ctx.attrs.int('transB', 0) !== 0;
+    // Strides of A[i, k] and B[k, j] in the stored (possibly transposed) layouts.
+    const [sai, sak] = ta ? [1, M] : [K, 1];
+    const [sbk, sbj] = tb ? [1, K] : [N, 1];
+    const out = Tensor.zeros(a.dtype, [M, N]);
+    const A = a.data, B = b.data, Y = out.data;
+    const ci = c ? broadcastIndex(c.shape, [M, N]) : undefined;
+    const row = new Float64Array(N);
+    for (let i = 0; i < M; i++) {
+      row.fill(0);
+      for (let k = 0; k < K; k++) {
+        const x = A[i * sai + k * sak];
+        if (x === 0) continue;
+        for (let j = 0; j < N; j++) row[j] += x * B[k * sbk + j * sbj];
+      }
+      for (let j = 0; j < N; j++) {
+        const p = i * N + j;
+        Y[p] = alpha * row[j] + (c && ci ? beta * c.data[ci[p]] : 0);
+      }
+    }
+    return [storeRounded(out)];
+  },
+};
+
+/** LayerNormalization's axis and the dtype of Mean/InvStdDev (stash_type). */
+function layerNormSetup(ctx: OpContext, rank: number): { axis: number; stash: DType } {
+  const axis = normAxis(ctx, ctx.attrs.int('axis', -1), rank);
+  const stash = dtypeFromOnnx(ctx.attrs.int('stash_type', 1), `${ctx.node.label}: attribute 'stash_type'`);
+  return { axis, stash };
+}
+
+const layerNormOp: OpDef = {
+  name: 'LayerNormalization',
+  since: [17],
+  infer(ctx) {
+    const x = ctx.input(0), scale = ctx.input(1), bias = ctx.inputs[2];
+    expectFloat(ctx, x, 'X');
+    sameDtype(ctx, [x, scale, bias], ['X', 'Scale', 'B']);
+    const { axis, stash } = layerNormSetup(ctx, x.shape.length);
+    const norm = x.shape.slice(axis);
+    for (const [t, n] of [[scale, 'Scale'], [bias, 'B']] as const) {
+      if (!t) continue;
+      const bc = broadcastShapes(ctx, [norm, t.shape]);
+      if (bc.length !== norm.length || !bc.every((d, i) => dimEq(d, norm[i]))) {
+        ctx.fail(`${n} ${shapeStr(t.shape)} does not broadcast to the normalized shape ${shapeStr(norm)}`);
+      }
+    }
+    const stats = [...x.shape.slice(0, axis), ...norm.map(() => 1)];
+    return [
+      { dtype: x.dtype, shape: [...x.shape] },
+      { dtype: stash, shape: stats },
+      { dtype: stash, shape: [...stats] },
+    ];
+  },
+  evaluate(ctx, inputs) {
+    const x = req(ctx, inputs, 0, 'X'), scale = req(ctx, inputs, 1, 'Scale'), bias = inputs[2];
+    const { axis, stash } = layerNormSetup(ctx, x.rank);
+    const eps = ctx.attrs.float('epsilon', 1e-5);
+    const normShape = x.shape.slice(axis);
+    const v = axisView(x.shape, axis, x.rank);
+    const si = broadcastIndex(scale.shape, normShape), bi = bias ? broadcastIndex(bias.shape, normShape) : undefined;
+    const statShape = [...x.shape.slice(0, axis), ...normShape.map(() => 1)];
+    const y = Tensor.zeros(x.dtype, x.shape), mean = Tensor.zeros(stash, statShape), inv = Tensor.zeros(stash, statShape);
+    const X = x.data, Y = y.data, S = scale.data;
+    for (let o = 0; o < v.outer; o++) {
+      const base = o * v.len;
+      let s = 0;
+      for (let j = 0; j < v.len; j++) s += X[base + j];
+      const m = s / v.len;
+      let q = 0;
+      for (let j = 0; j < v.len; j++) { const d = X[base + j] - m; q += d * d; }
+      const r = 1 / Math.sqrt(q / v.len + eps);
+      for (let j = 0; j < v.len; j++) {
+        Y[base + j] = (X[base + j] - m) * r * S[si[j]] + (bias && bi ? bias.data[bi[j]] : 0);
+      }
+      mean.data[o] = m;
+      inv.data[o] = r;
+    }
+    return [storeRounded(y), storeRounded(mean), storeRounded(inv)];
+  },
+};
+
+export const nnOps: OpDef[] = [matmulOp, gemmOp, layerNormOp, einsumOp];

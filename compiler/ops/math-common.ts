@@ -1,0 +1,77 @@
+/**
+ * Helpers shared by the math op families (elementwise, reduce, nn, quant): sign reasoning about
+ * symbolic dims, dtype checks, and the outer × axis × inner view of a tensor that every per-axis
+ * op (softmax, cumsum, argmax, norms, per-axis quantization) iterates over.
+ */
+import { isFloat, type DType } from '../../runtime/dtype.js';
+import { sizeOf, type Tensor } from '../../runtime/tensor.js';
+import { isSym, type Dim } from '../ir/dim.js';
+import type { InputInfo, OpContext } from './registry.js';
+
+/**
+ * Bounds on a dim, knowing every symbol stands for a size (≥ 0): lo ≤ d ≤ hi, with ±Infinity
+ * where a bound is not known.
+ */
+export function dimBounds(d: Dim): { lo: number; hi: number } {
+  if (!isSym(d)) return { lo: d, hi: d };
+  let lo = d.constant, hi = d.constant;
+  for (const [m, c] of d.terms) {
+    if (m === '') continue;
+    if (c > 0) hi = Infinity;
+    if (c < 0) lo = -Infinity;
+  }
+  return { lo, hi };
+}
+
+/** Fail unless the input has a floating dtype. */
+export function expectFloat(ctx: OpContext, info: InputInfo, what: string): void {
+  if (!isFloat(info.dtype)) ctx.fail(`${what} must be a floating tensor, got ${info.dtype}`);
+}
+
+/** Fail unless all the given (present) inputs share one dtype; returns it. */
+export function sameDtype(ctx: OpContext, infos: readonly (InputInfo | undefined)[], names?: readonly string[]): DType {
+  let first: { d: DType; i: number } | undefined;
+  infos.forEach((info, i) => {
+    if (!info) return;
+    if (!first) { first = { d: info.dtype, i }; return; }
+    if (info.dtype !== first.d) {
+      const n = (k: number): string => names?.[k] ?? `input ${k}`;
+      ctx.fail(`${n(first.i)} is ${first.d} but ${n(i)} is ${info.dtype}; they must match`);
+    }
+  });
+  if (!first) ctx.fail('needs at least one input');
+  return first.d;
+}
+
+/** A tensor seen as [outer, len, inner] around `axis` (len: the product of dims axis..end-1). */
+export interface AxisView { outer: number; len: number; inner: number }
+
+export function axisView(shape: readonly number[], axis: number, end = axis + 1): AxisView {
+  return {
+    outer: sizeOf(shape.slice(0, axis)),
+    len: sizeOf(shape.slice(axis, end)),
+    inner: sizeOf(shape.slice(end)),
+  };
+}
+
+/** Round half to even, as ONNX Round and QuantizeLinear do. */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Scalar value of a tensor input with exactly one element. */
+export function scalarOf(ctx: OpContext, t: Tensor, what: string): number {
+  if (t.size !== 1) ctx.fail(`${what} must hold one element, got shape [${t.shape.join(',')}]`);
+  return t.data[0];
+}
+
+/**
+ * Call `f(base, stride)` for every line of an axis view: the line's elements are at
+ * base + j*stride for j < len.
+ */
+export function forEachLine(v: AxisView, f: (base: number, stride: number) => void): void {
+  for (let o = 0; o < v.outer; o++) {
+    for (let i = 0; i < v.inner; i++) f(o * v.len * v.inner + i, v.inner);
+  }
+}
