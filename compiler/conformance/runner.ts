@@ -8,7 +8,8 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Tensor } from '../../runtime/tensor.js';
+import { Tensor as TensorCtor, type Tensor } from '../../runtime/tensor.js';
+import { bf16Decode } from '../../runtime/floats.js';
 import { inferShapes } from '../ir/infer.js';
 import { run } from '../ir/interpret.js';
 import { importModelBytes } from '../onnx/import.js';
@@ -89,6 +90,27 @@ function readPb(path: string): { name: string; tensor: Tensor } {
   return decodeTensorProto(readFileSync(path), path);
 }
 
+/**
+ * ONNX ≤ 1.13's test data stores bfloat16 tensors as uint16 bit patterns (its numpy has no
+ * bfloat16). Reinterpret them where the graph declares bfloat16.
+ */
+function bf16FromBits(t: Tensor, want: string): Tensor {
+  if (want !== 'bfloat16' || t.dtype !== 'uint16') return t;
+  return new TensorCtor('bfloat16', t.shape, Float32Array.from(t.data, (b) => bf16Decode(b)));
+}
+
+/**
+ * Tests whose data contradicts the ONNX spec in the ONNX 1.12 suite; reported as skipped with
+ * the reason, never silently passed.
+ */
+export const KNOWN_DATA_DEFECTS: Record<string, string> = {
+  test_cast_FLOAT_to_BFLOAT16: 'expected output was made by truncating to bfloat16 (ONNX 1.12 helper); the spec and GPUs round to nearest even, as lfc does',
+  test_castlike_BFLOAT16_to_FLOAT: "input 'like' is fed as uint16[1] but declared bfloat16[3,4]",
+  test_castlike_BFLOAT16_to_FLOAT_expanded: "input 'like' is fed as uint16[1] but declared bfloat16[3,4]",
+  test_castlike_FLOAT_to_BFLOAT16: "input 'like' is fed as uint16[1] but declared bfloat16[3,4]; expected output truncated, not rounded",
+  test_castlike_FLOAT_to_BFLOAT16_expanded: "input 'like' is fed as uint16[1] but declared bfloat16[3,4]; expected output truncated, not rounded",
+};
+
 /** Run one node test folder. */
 export function runNodeTest(dir: string, name = dir.split('/').pop()!): TestResult {
   const modelPath = join(dir, 'model.onnx');
@@ -100,6 +122,7 @@ export function runNodeTest(dir: string, name = dir.split('/').pop()!): TestResu
     return { name, status: 'failed', ops: [], reason: `cannot decode model: ${(e as Error).message}` };
   }
   if (info.unsupported) return { name, status: 'skipped', ops: info.ops, reason: info.unsupported };
+  if (KNOWN_DATA_DEFECTS[name]) return { name, status: 'skipped', ops: info.ops, reason: `test data defect: ${KNOWN_DATA_DEFECTS[name]}` };
   try {
     const { graph } = importModelBytes(bytes, modelPath, dir);
     inferShapes(graph);
@@ -111,7 +134,7 @@ export function runNodeTest(dir: string, name = dir.split('/').pop()!): TestResu
       files.filter((f) => /^input_\d+\.pb$/.test(f)).sort(byIndex).forEach((f, i) => {
         const { name: tname, tensor } = readPb(join(sdir, f));
         const input = graph.inputs.find((v) => v.name === tname) ?? graph.inputs[i];
-        if (input) feeds.set(input.name, tensor);
+        if (input) feeds.set(input.name, bf16FromBits(tensor, input.type!.dtype));
       });
       const outs = run(graph, feeds);
       const expected = files.filter((f) => /^output_\d+\.pb$/.test(f)).sort(byIndex);
@@ -119,7 +142,7 @@ export function runNodeTest(dir: string, name = dir.split('/').pop()!): TestResu
         const { name: tname, tensor } = readPb(join(sdir, f));
         const v = graph.outputs.find((o) => o.name === tname) ?? graph.outputs[i];
         const got = outs.get(v.name)!;
-        const err = compareTensors(got, tensor);
+        const err = compareTensors(got, bf16FromBits(tensor, got.dtype));
         if (err) return { name, status: 'failed', ops: info.ops, reason: `${set} output '${v.name}': ${err}` };
       }
     }
