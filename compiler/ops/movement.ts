@@ -11,10 +11,9 @@
 import { arrayFor } from '../../runtime/dtype.js';
 import { sizeOf, stridesOf, Tensor } from '../../runtime/tensor.js';
 import { isSym, shapeStr, SymDim, type Dim } from '../ir/dim.js';
+import { KNOWN_LIMIT } from '../ir/graph.js';
 import type { InferContext, InputInfo, OpContext, OutputInfo } from './registry.js';
 
-/** Outputs with at most this many elements carry `known` contents (shape arithmetic is tiny). */
-export const KNOWN_LIMIT = 1024;
 
 /** `'name'` of input i for error messages. */
 export function inputName(ctx: OpContext, i: number): string {

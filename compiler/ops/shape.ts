@@ -13,9 +13,10 @@ import { sizeOf, storeRounded, Tensor } from '../../runtime/tensor.js';
 import {
   dimAdd, dimFloorDiv, dimMul, dimProduct, dimStr, dimSub, isSym, shapeStr, type Dim,
 } from '../ir/dim.js';
+import { KNOWN_LIMIT } from '../ir/graph.js';
 import {
-  attrOrInput, carriesKnown, fedAtRunTime, freshDims, knownDims, operandLength, KNOWN_LIMIT, moved, normAxes, optKnownInts,
-  optTensorInts, sameOrder, takeTensor, tensorInts,
+  attrOrInput, carriesKnown, fedAtRunTime, freshDims, knownDims, moved, normAxes, operandLength,
+  optKnownInts, optTensorInts, sameOrder, takeTensor, tensorInts,
 } from './movement.js';
 import type { InferContext, OpContext, OpDef, OutputInfo } from './registry.js';
 import { broadcastConcrete, broadcastIndex, broadcastShapes, req } from './util.js';

@@ -62,7 +62,8 @@ function concatShape(ctx: OpContext, shapes: readonly (readonly Dim[])[]): { axi
       if (!isSym(shape[i]) && !isSym(s[i])) {
         ctx.fail(`inputs ${shapes.map(shapeStr).join(', ')} differ on axis ${i} (${dimStr(shape[i])} vs ${dimStr(s[i])})`);
       }
-      if (isSym(shape[i])) shape[i] = s[i]; // prefer the number; two symbols must agree at run time
+      // Prefer the number; two different symbols must agree at run time.
+      shape[i] = !isSym(s[i]) ? s[i] : isSym(shape[i]) && ctx.equate ? ctx.equate(shape[i], s[i]) : shape[i];
     }
   }
   return { axis, shape };
