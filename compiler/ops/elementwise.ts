@@ -10,10 +10,10 @@
  */
 import { dtypeFromOnnx, isFloat, type DType } from '../../runtime/dtype.js';
 import { castTensor, Tensor } from '../../runtime/tensor.js';
-import { dimAdd, dimMax, dimMin, type Dim } from '../ir/dim.js';
+import { dimAdd, type Dim } from '../ir/dim.js';
 import { binaryOps } from './elementwise-binary.js';
 import { unaryOps } from './elementwise-unary.js';
-import { dimBounds, sameDtype, scalarOf } from './math-common.js';
+import { dimBounds, sameDtype, scalarOf, symMax, symMin } from './math-common.js';
 import type { InferContext, InputInfo, OpContext, OpDef } from './registry.js';
 import { broadcastShapes, mapBroadcast, mapKnown, req } from './util.js';
 
@@ -89,8 +89,8 @@ const clipOp: OpDef = {
       const [lo, hi] = [ctx.inputs[1], ctx.inputs[2]];
       known = mapKnown(ctx, [x, ...(lo ? [lo] : []), ...(hi ? [hi] : [])], (v, ...bs) => {
         let r = v;
-        if (lo) r = dimMax(r, bs[0]);
-        if (hi) r = dimMin(r, bs[lo ? 1 : 0]);
+        if (lo) r = symMax(r, bs[0]);
+        if (hi) r = symMin(r, bs[lo ? 1 : 0]);
         return r;
       });
     }
@@ -157,8 +157,8 @@ const identityOp: OpDef = {
 export const elementwiseOps: OpDef[] = [
   ...unaryOps,
   ...binaryOps,
-  variadic('Max', [8, 12, 13], maxOf, { sym: dimMax }),
-  variadic('Min', [8, 12, 13], minOf, { sym: dimMin }),
+  variadic('Max', [8, 12, 13], maxOf, { sym: symMax }),
+  variadic('Min', [8, 12, 13], minOf, { sym: symMin }),
   variadic('Sum', [8, 13], (a, b) => a + b, { sym: dimAdd }),
   variadic('Mean', [8, 13], (a, b) => a + b, { mean: true }),
   whereOp,

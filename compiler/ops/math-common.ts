@@ -5,7 +5,7 @@
  */
 import { isFloat, type DType } from '../../runtime/dtype.js';
 import { sizeOf, type Tensor } from '../../runtime/tensor.js';
-import { isSym, type Dim } from '../ir/dim.js';
+import { dimMax, dimMin, dimSub, isSym, type Dim } from '../ir/dim.js';
 import type { InputInfo, OpContext } from './registry.js';
 
 /**
@@ -74,4 +74,16 @@ export function forEachLine(v: AxisView, f: (base: number, stride: number) => vo
   for (let o = 0; o < v.outer; o++) {
     for (let i = 0; i < v.inner; i++) f(o * v.len * v.inner + i, v.inner);
   }
+}
+
+/** max of two dims, deciding by bounds (symbols are sizes ≥ 0) before falling back to an atom. */
+export function symMax(a: Dim, b: Dim): Dim {
+  const { lo, hi } = dimBounds(dimSub(a, b));
+  return lo >= 0 ? a : hi <= 0 ? b : dimMax(a, b);
+}
+
+/** min of two dims, deciding by bounds like symMax. */
+export function symMin(a: Dim, b: Dim): Dim {
+  const { lo, hi } = dimBounds(dimSub(a, b));
+  return hi <= 0 ? a : lo >= 0 ? b : dimMin(a, b);
 }

@@ -7,8 +7,8 @@
  */
 import { arrayFor } from '../../runtime/dtype.js';
 import { sizeOf, storeRounded, Tensor } from '../../runtime/tensor.js';
-import { dimAdd, dimMax, dimMin, dimMul, isSym, type Dim } from '../ir/dim.js';
-import { axisView, expectFloat, forEachLine, scalarOf } from './math-common.js';
+import { dimAdd, dimMul, isSym, type Dim } from '../ir/dim.js';
+import { axisView, expectFloat, forEachLine, scalarOf, symMax, symMin } from './math-common.js';
 import type { InferContext, OpContext, OpDef } from './registry.js';
 import { fedAtRunTime, freshDims, operandLength } from './movement.js';
 import { broadcastIndex, normAxis, req } from './util.js';
@@ -33,8 +33,8 @@ const minStep = (a: number, x: number): number => (a < x || Number.isNaN(a) ? a 
 const REDUCERS: Record<string, Reducer> = {
   ReduceSum: { init: 0, step: sumStep, sym: dimAdd },
   ReduceMean: { init: 0, step: sumStep, finish: (a, n) => a / n },
-  ReduceMax: { init: -Infinity, step: maxStep, sym: dimMax },
-  ReduceMin: { init: Infinity, step: minStep, sym: dimMin },
+  ReduceMax: { init: -Infinity, step: maxStep, sym: symMax },
+  ReduceMin: { init: Infinity, step: minStep, sym: symMin },
   ReduceProd: { init: 1, step: (a, x) => a * x, sym: dimMul },
   ReduceL1: { init: 0, step: (a, x) => a + Math.abs(x) },
   ReduceL2: { init: 0, step: (a, x) => a + x * x, finish: Math.sqrt },
