@@ -81,9 +81,11 @@ export function detectArchitecture(g: Graph, ops: Record<string, number>): Archi
   const has = (op: string) => (ops[op] ?? 0) > 0;
   const embeddingGathers = g.nodes.filter((n) => n.opType === 'Gather' && n.inputs[0]?.initializer && n.inputs[0].initializer.shape.length === 2);
   const layers = ops.Softmax ?? 0;
-  const emb = embeddingGathers
-    .map((n) => n.inputs[0]!.initializer!.shape)
-    .sort((a, b) => b[0] - a[0])[0];
+  // Vocabulary: the last dim of the logits output; the token embedding is the table with that many rows.
+  const logits = g.outputs.find((v) => v.name === 'logits') ?? g.outputs[0];
+  const vocabDim = logits?.type?.shape.at(-1);
+  const tables = embeddingGathers.map((n) => n.inputs[0]!.initializer!.shape);
+  const emb = tables.find((s) => s[0] === vocabDim) ?? [...tables].sort((a, b) => b[0] - a[0])[0];
   const layerNorm = has('LayerNormalization') || (has('ReduceMean') && has('Sub') && has('Pow'));
   const rms = has('SimplifiedLayerNormalization') || has('com.microsoft.SimplifiedLayerNormalization') ||
     (has('Pow') && has('ReduceMean') && has('Sqrt') && !has('LayerNormalization') && !(ops.Sub >= layers && layers > 0));

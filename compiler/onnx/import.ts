@@ -55,6 +55,18 @@ export function importModelBytes(bytes: Uint8Array, path: string, baseDir: strin
   }
 }
 
+/**
+ * Names with control characters or invalid UTF-8 only come from corrupt files; reject them so
+ * that every later message can quote names as they are.
+ */
+function checkName(name: string, what: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f\ufffd]/.test(name)) {
+    throw new Error(`${what} name ${JSON.stringify(name).slice(0, 80)} contains control characters or invalid UTF-8 (corrupt file?)`);
+  }
+  return name;
+}
+
 function convert(model: ModelProto, file: string, baseDir: string | undefined): Omit<ImportedModel, 'path'> {
   const gp = model.graph;
   if (!gp) throw new Error('model has no graph');
@@ -69,7 +81,7 @@ function convert(model: ModelProto, file: string, baseDir: string | undefined): 
 
   const declared = new Map<string, ValueType>();
   const declare = (vi: ValueInfoProto, what: string): ValueType | undefined => {
-    const name = vi.name ?? '';
+    const name = checkName(vi.name ?? '', what);
     const tt = vi.type?.tensorType;
     if (!tt) {
       if (vi.type && Object.keys(vi.type).length > 0) throw new Error(`${what} '${name}': only tensor types are supported`);
@@ -78,7 +90,7 @@ function convert(model: ModelProto, file: string, baseDir: string | undefined): 
     const dtype = dtypeFromOnnx(tt.elemType ?? 0, `${what} '${name}'`);
     if (!tt.shape) return undefined; // rank unknown: inference decides
     const shape: Dim[] = (tt.shape.dim ?? []).map((d, i) => {
-      if (d.dimParam) return SymDim.symbol(d.dimParam);
+      if (d.dimParam) return SymDim.symbol(checkName(d.dimParam, `${what} '${name}' dim_param`));
       if (d.dimValue !== undefined && d.dimValue !== null) {
         const v = num(d.dimValue);
         if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${what} '${name}': invalid dim ${v} at axis ${i}`);
@@ -94,7 +106,7 @@ function convert(model: ModelProto, file: string, baseDir: string | undefined): 
   // Initializers first: in IR < 4 they also appear among graph inputs, where they are not inputs.
   const initNames = new Set<string>();
   for (const [i, t] of (gp.initializer ?? []).entries()) {
-    const name = t.name || `initializer_${i}`;
+    const name = checkName(t.name || `initializer_${i}`, 'initializer');
     if (initNames.has(name)) throw new Error(`initializer '${name}' is defined twice`);
     initNames.add(name);
     setConstant(g.value(name), initializerFromProto(t, `initializer '${name}'`, baseDir));
@@ -139,9 +151,11 @@ function setConstant(v: Value, init: Initializer): void {
 }
 
 function addNode(g: Graph, np: NodeProto, name: string, idx: number, baseDir: string | undefined): void {
-  const opType = np.opType ?? '';
+  const opType = checkName(np.opType ?? '', `node #${idx} op_type`);
+  checkName(name, `node #${idx}`);
+  for (const v of [...(np.input ?? []), ...(np.output ?? [])]) checkName(v, `node '${name}' input/output`);
   if (!opType) throw new Error(`node #${idx} ('${name}') has no op_type`);
-  const domain = np.domain === 'ai.onnx' ? '' : (np.domain ?? '');
+  const domain = checkName(np.domain === 'ai.onnx' ? '' : (np.domain ?? ''), `node '${name}' domain`);
   const opset = g.opsets.get(domain);
   const label = `${opType} node '${name}'`;
   if (opset === undefined) throw new Error(`${label}: domain '${domain}' is not among the model's opset imports`);

@@ -3,17 +3,17 @@
  *
  * Two ideas carry those ops:
  *  - a shape-consuming input (Reshape's shape, Slice's starts, Tile's repeats, ...) is read from
- *    its *known* contents at inference, with one clear error when it is data-dependent;
+ *    its *known* contents at inference, with one clear error when it is data-dependent; only a
+ *    graph input fed at run time (as in the ONNX node tests) gives fresh symbols instead;
  *  - moving data is described once, as a flat source index for every output element (an index
  *    map), and applied either to a tensor's typed array (evaluate) or to an input's known
  *    contents (infer), so shape arithmetic and reference evaluation cannot disagree.
  */
 import { arrayFor } from '../../runtime/dtype.js';
 import { sizeOf, stridesOf, Tensor } from '../../runtime/tensor.js';
-import { isSym, shapeStr, SymDim, type Dim } from '../ir/dim.js';
+import { dimStr, isSym, shapeStr, SymDim, type Dim } from '../ir/dim.js';
 import { KNOWN_LIMIT } from '../ir/graph.js';
 import type { InferContext, InputInfo, OpContext, OutputInfo } from './registry.js';
-
 
 /** `'name'` of input i for error messages. */
 export function inputName(ctx: OpContext, i: number): string {
@@ -31,6 +31,14 @@ export function knownDims(ctx: InferContext, i: number, what: string): Dim[] {
     ctx.fail(`${what} is data-dependent (input ${inputName(ctx, i)} not known at compile time)`);
   }
   return [...info.known];
+}
+
+/** Like knownDims, but every entry must be a plain number (axes, steps, perm-like inputs). */
+export function knownInts(ctx: InferContext, i: number, what: string): number[] {
+  const dims = knownDims(ctx, i, what);
+  const bad = dims.find(isSym);
+  if (bad !== undefined) ctx.fail(`${what} must be constant, but input ${inputName(ctx, i)} holds ${dimStr(bad)}`);
+  return dims as number[];
 }
 
 /**
@@ -56,14 +64,6 @@ export function operandLength(ctx: InferContext, i: number, what: string): numbe
 export function freshDims(ctx: InferContext, out: number, n: number): Dim[] {
   const name = ctx.node.outputs[out]?.name ?? `${ctx.node.name}:${out}`;
   return Array.from({ length: n }, (_, k) => SymDim.symbol(`${name}.d${k}`));
-}
-
-/** Like knownDims, but every entry must be a plain number (axes, steps, perm-like inputs). */
-export function knownInts(ctx: InferContext, i: number, what: string): number[] {
-  const dims = knownDims(ctx, i, what);
-  const bad = dims.find(isSym);
-  if (bad !== undefined) ctx.fail(`${what} must be constant, but input ${inputName(ctx, i)} holds ${bad}`);
-  return dims as number[];
 }
 
 /** The contents of an integer tensor as plain numbers (evaluation). */
@@ -117,9 +117,8 @@ export function moved(
   input: InputInfo,
   shape: Dim[],
   index: (inShape: number[], outShape: number[]) => Int32Array,
-  dtype = input.dtype,
 ): OutputInfo {
-  const out: OutputInfo = { dtype, shape };
+  const out: OutputInfo = { dtype: input.dtype, shape };
   const k = input.known;
   if (k && isConcrete(input.shape) && carriesKnown(shape)) {
     const idx = index(input.shape, shape);
