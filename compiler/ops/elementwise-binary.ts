@@ -7,9 +7,9 @@
  */
 import { isFloat, type DType } from '../../runtime/dtype.js';
 import { dimAdd, dimFloorDiv, dimMul, dimSub, type Dim } from '../ir/dim.js';
-import { dimBounds, sameDtype } from './math-common.js';
+import { dimBounds, sameDtype, symKnown } from './math-common.js';
 import type { OpContext, OpDef } from './registry.js';
-import { broadcastShapes, mapBroadcast, mapKnown, req } from './util.js';
+import { broadcastShapes, mapBroadcast, req } from './util.js';
 
 type Accepts = 'numeric' | 'bool' | 'any' | 'uint';
 
@@ -52,7 +52,7 @@ function binary(name: string, spec: BinarySpec): OpDef {
       if (spec.unidirectional && shape.length !== a.shape.length) {
         ctx.fail(`slope of rank ${b.shape.length} does not broadcast to X of rank ${a.shape.length}`);
       }
-      const known = spec.sym ? mapKnown(ctx, [a, b], spec.sym(dtype)) : undefined;
+      const known = spec.sym ? symKnown(ctx, [a, b], spec.sym(dtype)) : undefined;
       return [{ dtype: spec.out ?? dtype, shape, ...(known ? { known } : {}) }];
     },
     evaluate(ctx, inputs) {

@@ -9,9 +9,9 @@
 import { isFloat, type DType } from '../../runtime/dtype.js';
 import { dimNeg, dimNonNegative, type Dim } from '../ir/dim.js';
 import type { Attrs } from '../ir/attrs.js';
-import { roundHalfEven } from './math-common.js';
+import { roundHalfEven, symKnown } from './math-common.js';
 import type { OpDef } from './registry.js';
-import { mapBroadcast, mapKnown, req } from './util.js';
+import { mapBroadcast, req } from './util.js';
 
 type Accepts = 'float' | 'numeric' | 'bool';
 
@@ -36,7 +36,7 @@ function unary(name: string, spec: UnarySpec): OpDef {
       const ok = accepts === 'bool' ? x.dtype === 'bool'
         : accepts === 'float' ? isFloat(x.dtype) : x.dtype !== 'bool' && x.dtype !== 'string';
       if (!ok) ctx.fail(`input must be ${accepts === 'numeric' ? 'a numeric' : `a ${accepts}`} tensor, got ${x.dtype}`);
-      const known = spec.sym ? mapKnown(ctx, [x], spec.sym) : undefined;
+      const known = spec.sym ? symKnown(ctx, [x], spec.sym) : undefined;
       return [{ dtype: spec.out ?? x.dtype, shape: [...x.shape], ...(known ? { known } : {}) }];
     },
     evaluate(ctx, inputs) {

@@ -13,9 +13,9 @@ import { castTensor, Tensor } from '../../runtime/tensor.js';
 import { dimAdd, type Dim } from '../ir/dim.js';
 import { binaryOps } from './elementwise-binary.js';
 import { unaryOps } from './elementwise-unary.js';
-import { dimBounds, sameDtype, scalarOf, symMax, symMin } from './math-common.js';
+import { dimBounds, sameDtype, scalarOf, symKnown, symMax, symMin } from './math-common.js';
 import type { InferContext, InputInfo, OpContext, OpDef } from './registry.js';
-import { broadcastShapes, mapBroadcast, mapKnown, req } from './util.js';
+import { broadcastShapes, mapBroadcast, req } from './util.js';
 
 const present = (ctx: InferContext): InputInfo[] => ctx.inputs.filter((i): i is InputInfo => i !== undefined);
 
@@ -35,7 +35,7 @@ function variadic(
       if (dtype === 'bool' || dtype === 'string') ctx.fail(`inputs must be numeric, got ${dtype}`);
       if (opts.mean && !isFloat(dtype)) ctx.fail(`inputs must be floating, got ${dtype}`);
       const sym = opts.sym;
-      const known = sym ? mapKnown(ctx, ins, (...xs) => xs.reduce(sym)) : undefined;
+      const known = sym ? symKnown(ctx, ins, (...xs) => xs.reduce(sym)) : undefined;
       return [{ dtype, shape: broadcastShapes(ctx, ins.map((i) => i.shape)), ...(known ? { known } : {}) }];
     },
     evaluate(ctx, inputs) {
@@ -61,7 +61,7 @@ const whereOp: OpDef = {
     const [c, x, y] = [ctx.input(0), ctx.input(1), ctx.input(2)];
     if (c.dtype !== 'bool') ctx.fail(`condition must be bool, got ${c.dtype}`);
     const dtype = sameDtype(ctx, [x, y], ['X', 'Y']);
-    const known = mapKnown(ctx, [c, x, y], (k, a, b) => (typeof k === 'number' ? (k ? a : b) : undefined));
+    const known = symKnown(ctx, [c, x, y], (k, a, b) => (typeof k === 'number' ? (k ? a : b) : undefined));
     return [{ dtype, shape: broadcastShapes(ctx, [c.shape, x.shape, y.shape]), ...(known ? { known } : {}) }];
   },
   evaluate(ctx, inputs) {
@@ -87,7 +87,7 @@ const clipOp: OpDef = {
     let known: Dim[] | undefined;
     if (ctx.opset >= 11) {
       const [lo, hi] = [ctx.inputs[1], ctx.inputs[2]];
-      known = mapKnown(ctx, [x, ...(lo ? [lo] : []), ...(hi ? [hi] : [])], (v, ...bs) => {
+      known = symKnown(ctx, [x, ...(lo ? [lo] : []), ...(hi ? [hi] : [])], (v, ...bs) => {
         let r = v;
         if (lo) r = symMax(r, bs[0]);
         if (hi) r = symMin(r, bs[lo ? 1 : 0]);
@@ -127,7 +127,7 @@ function castDef(name: string, since: number[], target: (ctx: InferContext) => D
       const x = ctx.input(0);
       const to = target(ctx);
       if (to === 'string' || x.dtype === 'string') ctx.fail(`string tensors are not supported (${x.dtype} to ${to})`);
-      const known = mapKnown(ctx, [x], castSym(to));
+      const known = symKnown(ctx, [x], castSym(to));
       return [{ dtype: to, shape: [...x.shape], ...(known ? { known } : {}) }];
     },
     evaluate(ctx, inputs) {

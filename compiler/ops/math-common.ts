@@ -7,6 +7,7 @@ import { isFloat, type DType } from '../../runtime/dtype.js';
 import { sizeOf, type Tensor } from '../../runtime/tensor.js';
 import { dimMax, dimMin, dimSub, isSym, type Dim } from '../ir/dim.js';
 import type { InputInfo, OpContext } from './registry.js';
+import { mapKnown } from './util.js';
 
 /**
  * Bounds on a dim, knowing every symbol stands for a size (≥ 0): lo ≤ d ≤ hi, with ±Infinity
@@ -86,4 +87,18 @@ export function symMax(a: Dim, b: Dim): Dim {
 export function symMin(a: Dim, b: Dim): Dim {
   const { lo, hi } = dimBounds(dimSub(a, b));
   return hi <= 0 ? a : lo >= 0 ? b : dimMin(a, b);
+}
+
+/**
+ * mapKnown for shape arithmetic, keeping only results that are dims: a symbolic result with a
+ * fractional coefficient (Mul(Cast(seq, float), 0.5)) is not one, and gives undefined.
+ */
+export function symKnown(
+  ctx: OpContext,
+  inputs: readonly (InputInfo | undefined)[],
+  f: (...xs: Dim[]) => Dim | undefined,
+): Dim[] | undefined {
+  const out = mapKnown(ctx, inputs, f);
+  const integral = (d: Dim): boolean => !isSym(d) || [...d.terms.values()].every(Number.isInteger);
+  return out && out.every(integral) ? out : undefined;
 }

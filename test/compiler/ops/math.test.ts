@@ -175,6 +175,8 @@ describe('symbolic shapes and known contents', () => {
     expect(d.known!.map(dimStr)).toEqual(['seq - 1']);
     const [n] = inferOp('Neg', [info('int64', [1], [s])]);
     expect(n.known!.map(dimStr)).toEqual(['-seq']);
+    const [half] = inferOp('Mul', [info('float32', [2], [s, 4]), info('float32', [], [0.5])]);
+    expect(half.known).toBeUndefined(); // seq/2 is not a dim
     const [a] = inferOp('Abs', [info('int64', [1], [s])]);
     expect(a.known!.map(dimStr)).toEqual(['seq']);
   });
