@@ -95,11 +95,15 @@ const concat: OpDef = {
     const s = shape as number[];
     const out = arrayFor(xs[0].dtype, sizeOf(s));
     const outer = sizeOf(s.slice(0, axis));
-    if (outer === 1) {
-      let o = 0; // one contiguous block per input: copy whole arrays (KV cache concat)
-      for (const x of xs) { out.set(x.data as ArrayLike<number>, o); o += x.size; }
-    } else {
-      concatInto(xs.map((x) => x.shape as number[]), axis, xs.map((x) => x.data as ArrayLike<number>), out);
+    const blocks = xs.map((x) => sizeOf(x.shape.slice(axis)));
+    // Block copies (KV cache concat moves whole rows of heads at a time).
+    let o = 0;
+    for (let r = 0; r < outer; r++) {
+      xs.forEach((x, k) => {
+        const n = blocks[k];
+        out.set(x.data.subarray(r * n, (r + 1) * n) as ArrayLike<number>, o);
+        o += n;
+      });
     }
     return [new Tensor(xs[0].dtype, s, out)];
   },
