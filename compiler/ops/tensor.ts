@@ -2,19 +2,20 @@
  * Ops that move tensor data without arithmetic: Transpose, Concat, Slice (slice.ts), Split,
  * Gather, GatherND, ScatterND, Tile, Trilu.
  *
- * Each describes its data movement once, as an index map (movement.ts), used by `evaluate` on
- * typed arrays and by `infer` on `known` contents, so shape arithmetic flowing through these ops
- * (Gather(Shape(x), 0), Concat of dims, Slice of a shape) keeps its symbolic values.
+ * Each describes its data movement once, as an index map (movement.ts; Concat as blocks), used by
+ * `evaluate` on typed arrays and by `infer` on `known` contents, so shape arithmetic flowing
+ * through these ops (Gather(Shape(x), 0), Concat of dims, Slice of a shape) keeps its symbolic
+ * values.
  */
 import { arrayFor } from '../../runtime/dtype.js';
 import { sizeOf, storeRounded, stridesOf, Tensor } from '../../runtime/tensor.js';
 import { dimAdd, dimEq, dimFloorDiv, dimMul, dimStr, isSym, shapeStr, type Dim } from '../ir/dim.js';
 import {
-  carriesKnown, concatFlat, fedAtRunTime, freshDims, isConcrete, knownDims, moved, normAxes, optKnownInts,
-  optTensorInts, takeTensor, tensorInts, transposeIndex,
+  carriesKnown, concatFlat, fedAtRunTime, freshDims, isConcrete, knownDims, moved, normAxes,
+  optKnownInts, optTensorInts, takeTensor, tensorInts, transposeIndex,
 } from './movement.js';
-import type { InferContext, InputInfo, OpContext, OpDef, OutputInfo } from './registry.js';
-import { sliceIndex, slice } from './slice.js';
+import type { OpContext, OpDef, OutputInfo } from './registry.js';
+import { slice, sliceIndex } from './slice.js';
 import { normAxis, req } from './util.js';
 
 // ---- Transpose ----------------------------------------------------------------------------------
@@ -62,8 +63,9 @@ function concatShape(ctx: OpContext, shapes: readonly (readonly Dim[])[]): { axi
       if (!isSym(shape[i]) && !isSym(s[i])) {
         ctx.fail(`inputs ${shapes.map(shapeStr).join(', ')} differ on axis ${i} (${dimStr(shape[i])} vs ${dimStr(s[i])})`);
       }
-      // Prefer the number; two different symbols must agree at run time.
-      shape[i] = !isSym(s[i]) ? s[i] : isSym(shape[i]) && ctx.equate ? ctx.equate(shape[i], s[i]) : shape[i];
+      // A number wins over a symbol; two different symbols must agree at run time.
+      if (!isSym(s[i])) shape[i] = s[i];
+      else if (isSym(shape[i]) && ctx.equate) shape[i] = ctx.equate(shape[i], s[i]);
     }
   }
   return { axis, shape };
@@ -238,7 +240,7 @@ function ndGeometry(ctx: OpContext, data: readonly Dim[], indices: readonly Dim[
   if (q < 1) ctx.fail('indices must have rank ≥ 1');
   const depth = indices[q - 1];
   if (isSym(depth)) ctx.fail(`the last dim of indices must be constant, got ${dimStr(depth)}`);
-  if (b < 0 || b >= q || b > data.length) ctx.fail(`batch_dims ${b} is out of range`);
+  if (b < 0 || b >= q || b >= data.length) ctx.fail(`batch_dims ${b} is out of range for indices of rank ${q} and data of rank ${data.length}`);
   if (b + depth > data.length) ctx.fail(`index tuples of ${depth} do not fit data of rank ${data.length} (batch_dims ${b})`);
   return { depth, shape: [...indices.slice(0, q - 1), ...data.slice(b + depth)] };
 }
@@ -392,8 +394,8 @@ const tile: OpDef = {
 const trilu: OpDef = {
   name: 'Trilu',
   since: [14],
-  infer(ctx: InferContext) {
-    const x: InputInfo = ctx.input(0);
+  infer(ctx) {
+    const x = ctx.input(0);
     if (x.shape.length < 2) ctx.fail(`input ${shapeStr(x.shape)} must have rank ≥ 2`);
     return [{ dtype: x.dtype, shape: [...x.shape] }];
   },
