@@ -5,3 +5,4 @@
 export * from './dtype.js';
 export * from './floats.js';
 export * from './tensor.js';
+export * from './batch.js';
