@@ -1,18 +1,20 @@
 /**
- * Linear algebra and normalisation ONNX ops: MatMul (numpy semantics: 1-D operands are promoted
- * and the added axis dropped, batch dims broadcast), Gemm (transA/transB, alpha, beta, C
- * broadcast to [M, N]), LayerNormalization-17 (Y, optional Mean and InvStdDev) and, from
- * einsum.ts, Einsum. `matmul` is the one batched product loop, shared with MatMulInteger.
+ * Neural-network ONNX ops. Here: MatMul (numpy semantics: 1-D operands are promoted and the added
+ * axis dropped, batch dims broadcast) and Gemm (transA/transB, alpha, beta, C broadcast to
+ * [M, N]); `matmul` is the one batched product loop, shared with MatMulInteger. Einsum lives in
+ * einsum.ts, the normalisations (LayerNormalization, BatchNormalization, ...) in nn-norm.ts; all
+ * are exported together as `nnOps`.
  *
  * Legend: M rows of A, K the contracted dim, N columns of B.
  */
-import { arrayFor, dtypeFromOnnx, type DType } from '../../runtime/dtype.js';
+import { arrayFor, type DType } from '../../runtime/dtype.js';
 import { sizeOf, storeRounded, Tensor } from '../../runtime/tensor.js';
 import { dimEq, dimStr, isSym, shapeStr, type Dim } from '../ir/dim.js';
 import { einsumOp } from './einsum.js';
-import { axisView, expectFloat, sameDtype } from './math-common.js';
+import { normOps } from './nn-norm.js';
+import { sameDtype } from './math-common.js';
 import type { OpContext, OpDef } from './registry.js';
-import { broadcastConcrete, broadcastIndex, broadcastShapes, normAxis, req } from './util.js';
+import { broadcastConcrete, broadcastIndex, broadcastShapes, req } from './util.js';
 
 /** Fail unless the contracted dims can agree (equal, or one of them symbolic). */
 function checkInner(ctx: OpContext, k1: Dim, k2: Dim, a: readonly Dim[], b: readonly Dim[]): void {
@@ -131,62 +133,4 @@ const gemmOp: OpDef = {
   },
 };
 
-/** LayerNormalization's axis and the dtype of Mean/InvStdDev (stash_type). */
-function layerNormSetup(ctx: OpContext, rank: number): { axis: number; stash: DType } {
-  const axis = normAxis(ctx, ctx.attrs.int('axis', -1), rank);
-  const stash = dtypeFromOnnx(ctx.attrs.int('stash_type', 1), `${ctx.node.label}: attribute 'stash_type'`);
-  return { axis, stash };
-}
-
-const layerNormOp: OpDef = {
-  name: 'LayerNormalization',
-  since: [17],
-  infer(ctx) {
-    const x = ctx.input(0), scale = ctx.input(1), bias = ctx.inputs[2];
-    expectFloat(ctx, x, 'X');
-    sameDtype(ctx, [x, scale, bias], ['X', 'Scale', 'B']);
-    const { axis, stash } = layerNormSetup(ctx, x.shape.length);
-    const norm = x.shape.slice(axis);
-    for (const [t, n] of [[scale, 'Scale'], [bias, 'B']] as const) {
-      if (!t) continue;
-      const bc = broadcastShapes(ctx, [norm, t.shape]);
-      if (bc.length !== norm.length || !bc.every((d, i) => dimEq(d, norm[i]))) {
-        ctx.fail(`${n} ${shapeStr(t.shape)} does not broadcast to the normalized shape ${shapeStr(norm)}`);
-      }
-    }
-    const stats = [...x.shape.slice(0, axis), ...norm.map(() => 1)];
-    return [
-      { dtype: x.dtype, shape: [...x.shape] },
-      { dtype: stash, shape: stats },
-      { dtype: stash, shape: [...stats] },
-    ];
-  },
-  evaluate(ctx, inputs) {
-    const x = req(ctx, inputs, 0, 'X'), scale = req(ctx, inputs, 1, 'Scale'), bias = inputs[2];
-    const { axis, stash } = layerNormSetup(ctx, x.rank);
-    const eps = ctx.attrs.float('epsilon', 1e-5);
-    const normShape = x.shape.slice(axis);
-    const v = axisView(x.shape, axis, x.rank);
-    const si = broadcastIndex(scale.shape, normShape), bi = bias ? broadcastIndex(bias.shape, normShape) : undefined;
-    const statShape = [...x.shape.slice(0, axis), ...normShape.map(() => 1)];
-    const y = Tensor.zeros(x.dtype, x.shape), mean = Tensor.zeros(stash, statShape), inv = Tensor.zeros(stash, statShape);
-    const X = x.data, Y = y.data, S = scale.data;
-    for (let o = 0; o < v.outer; o++) {
-      const base = o * v.len;
-      let s = 0;
-      for (let j = 0; j < v.len; j++) s += X[base + j];
-      const m = s / v.len;
-      let q = 0;
-      for (let j = 0; j < v.len; j++) { const d = X[base + j] - m; q += d * d; }
-      const r = 1 / Math.sqrt(q / v.len + eps);
-      for (let j = 0; j < v.len; j++) {
-        Y[base + j] = (X[base + j] - m) * r * S[si[j]] + (bias && bi ? bias.data[bi[j]] : 0);
-      }
-      mean.data[o] = m;
-      inv.data[o] = r;
-    }
-    return [storeRounded(y), storeRounded(mean), storeRounded(inv)];
-  },
-};
-
-export const nnOps: OpDef[] = [matmulOp, gemmOp, layerNormOp, einsumOp];
+export const nnOps: OpDef[] = [matmulOp, gemmOp, einsumOp, ...normOps];

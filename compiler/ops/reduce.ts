@@ -136,6 +136,25 @@ function reduceTensor(x: Tensor, axes: number[], keep: boolean, r: Reducer): Ten
   return storeRounded(out);
 }
 
+/** GlobalAveragePool / GlobalMaxPool: reduce every spatial axis (2…) of [N, C, ...], keeping dims. */
+function globalPool(name: string, r: Reducer): OpDef {
+  const spatial = (rank: number): number[] => Array.from({ length: rank - 2 }, (_, i) => i + 2);
+  return {
+    name,
+    since: [1],
+    infer(ctx) {
+      const x = ctx.input(0);
+      expectFloat(ctx, x, 'X');
+      if (x.shape.length < 3) ctx.fail(`X must be [N, C, spatial...], got rank ${x.shape.length}`);
+      return [{ dtype: x.dtype, shape: reducedShape(x.shape, spatial(x.shape.length), true) as Dim[] }];
+    },
+    evaluate(ctx, inputs) {
+      const x = req(ctx, inputs, 0, 'X');
+      return [reduceTensor(x, spatial(x.rank), true, r)];
+    },
+  };
+}
+
 // ---- ArgMax / ArgMin ---------------------------------------------------------------------------
 
 function argDef(name: 'ArgMax' | 'ArgMin'): OpDef {
@@ -259,6 +278,8 @@ function softmaxFamily(name: string, line: LineFn): OpDef {
 
 export const reduceOps: OpDef[] = [
   ...Object.keys(REDUCERS).map(reduceDef),
+  globalPool('GlobalAveragePool', REDUCERS.ReduceMean),
+  globalPool('GlobalMaxPool', REDUCERS.ReduceMax),
   argDef('ArgMax'),
   argDef('ArgMin'),
   cumSumOp,
