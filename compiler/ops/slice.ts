@@ -10,15 +10,18 @@
  *  - a negative constant index -k on a symbolic axis d means d - k (d ≥ k);
  *  - a positive constant k on a symbolic axis d gives the honest atom min(k, d) unless it is a
  *    sentinel (|k| ≥ 2^31 - 1, "to the end");
- *  - a slice's length is never negative.
+ *  - a symbolic length is taken as it comes (start ≤ end is assumed); a numeric one is never
+ *    negative.
+ * The interpreter checks every shape against inference at run time, so a broken assumption is
+ * reported there rather than computed silently.
  */
 import { stridesOf } from '../../runtime/tensor.js';
 import {
   dimAdd, dimFloorDiv, dimMax, dimMin, dimNeg, dimNonNegative, dimSub, isSym, type Dim,
 } from '../ir/dim.js';
 import {
-  fedAtRunTime, freshDims, isConcrete, knownDims, moved, normAxes, optKnownInts, optTensorInts, stridedIndex, takeTensor,
-  tensorInts,
+  fedAtRunTime, freshDims, isConcrete, knownDims, moved, normAxes, optKnownInts, optTensorInts,
+  stridedIndex, takeTensor, tensorInts,
 } from './movement.js';
 import type { OpContext, OpDef } from './registry.js';
 import { req } from './util.js';
@@ -27,6 +30,10 @@ import { req } from './util.js';
 const SENTINEL = 2 ** 31 - 1;
 
 interface SliceParams { starts: Dim[]; ends: Dim[]; axes?: number[]; steps?: number[] }
+
+/** Slice-1 takes its parameters as attributes (Slice-10 on, as inputs). */
+const attrParams = (ctx: OpContext): SliceParams =>
+  ({ starts: ctx.attrs.ints('starts'), ends: ctx.attrs.ints('ends'), axes: ctx.attrs.optInts('axes') });
 
 /** Per axis of the input: the first element taken, the step, and the output length. */
 interface SlicePlan { starts: Dim[]; steps: number[]; shape: Dim[] }
@@ -106,7 +113,7 @@ export const slice: OpDef = {
       return [{ dtype: x.dtype, shape: x.shape.map((d, i) => (sliced.has(i) ? fresh[i] : d)) }];
     }
     const p: SliceParams = ctx.opset < 10
-      ? { starts: ctx.attrs.ints('starts'), ends: ctx.attrs.ints('ends'), axes: ctx.attrs.optInts('axes') }
+      ? attrParams(ctx)
       : {
         starts: knownDims(ctx, 1, 'starts'),
         ends: knownDims(ctx, 2, 'ends'),
@@ -121,7 +128,7 @@ export const slice: OpDef = {
   evaluate(ctx, inputs) {
     const x = req(ctx, inputs, 0, 'data');
     const p: SliceParams = ctx.opset < 10
-      ? { starts: ctx.attrs.ints('starts'), ends: ctx.attrs.ints('ends'), axes: ctx.attrs.optInts('axes') }
+      ? attrParams(ctx)
       : {
         starts: tensorInts(req(ctx, inputs, 1, 'starts')),
         ends: tensorInts(req(ctx, inputs, 2, 'ends')),
