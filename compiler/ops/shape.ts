@@ -6,7 +6,8 @@
  * Reshape/Expand/ConstantOfShape/Range), so their `infer` works on symbolic dims throughout:
  * Shape and Size produce `known` contents from the input's shape, ops that only rename a shape
  * pass `known` through, and ops that consume a shape read it from the `known` contents of that
- * input (movement.ts), failing clearly when it is data-dependent.
+ * input (movement.ts), failing clearly when it is data-dependent. A shape fed straight from a
+ * graph input (as in the ONNX node tests), and a Range's length, become fresh symbols instead.
  */
 import { arrayFor, isFloat, type DType } from '../../runtime/dtype.js';
 import { sizeOf, storeRounded, Tensor } from '../../runtime/tensor.js';
