@@ -4,7 +4,7 @@
  * op (softmax, cumsum, argmax, norms, per-axis quantization) iterates over.
  */
 import { isFloat, type DType } from '../../runtime/dtype.js';
-import { sizeOf, type Tensor } from '../../runtime/tensor.js';
+import { sizeOf, storeRounded, Tensor } from '../../runtime/tensor.js';
 import { dimMax, dimMin, dimSub, isSym, type Dim } from '../ir/dim.js';
 import type { InputInfo, OpContext } from './registry.js';
 import { mapKnown } from './util.js';
@@ -101,4 +101,11 @@ export function symKnown(
   const out = mapKnown(ctx, inputs, f);
   const integral = (d: Dim): boolean => !isSym(d) || [...d.terms.values()].every(Number.isInteger);
   return out && out.every(integral) ? out : undefined;
+}
+
+/** A new tensor of `dtype` and `shape` from float64 values, rounded to the dtype. */
+export function fromValues(dtype: DType, shape: readonly number[], values: ArrayLike<number>): Tensor {
+  const t = Tensor.zeros(dtype, shape);
+  for (let i = 0; i < values.length; i++) t.data[i] = values[i];
+  return storeRounded(t);
 }

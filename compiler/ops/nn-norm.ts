@@ -5,9 +5,9 @@
  * (mean and biased variance over a set of axes, in float64) and round once at the end.
  */
 import { dtypeFromOnnx, type DType } from '../../runtime/dtype.js';
-import { sizeOf, storeRounded, Tensor } from '../../runtime/tensor.js';
+import { sizeOf, type Tensor } from '../../runtime/tensor.js';
 import { dimEq, shapeStr, type Dim } from '../ir/dim.js';
-import { axisView, expectFloat, sameDtype } from './math-common.js';
+import { axisView, expectFloat, fromValues, sameDtype } from './math-common.js';
 import type { InferContext, OpContext, OpDef } from './registry.js';
 import { broadcastIndex, broadcastShapes, normAxis, req } from './util.js';
 
@@ -32,13 +32,6 @@ function moments(x: Tensor, axes: readonly number[]): Moments {
   for (let i = 0; i < a.length; i++) { const d = a[i] - mean[group[i]]; variance[group[i]] += d * d; }
   for (let g = 0; g < n; g++) variance[g] /= count;
   return { mean, variance, group, shape };
-}
-
-/** A new tensor of `dtype` and `shape` from float64 values, rounded to the dtype. */
-function fromValues(dtype: DType, shape: readonly number[], values: ArrayLike<number>): Tensor {
-  const t = Tensor.zeros(dtype, shape);
-  for (let i = 0; i < values.length; i++) t.data[i] = values[i];
-  return storeRounded(t);
 }
 
 /** Fail unless `t` (Scale, B, ...) broadcasts to exactly `target`. */

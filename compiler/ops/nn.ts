@@ -2,8 +2,8 @@
  * Neural-network ONNX ops. Here: MatMul (numpy semantics: 1-D operands are promoted and the added
  * axis dropped, batch dims broadcast) and Gemm (transA/transB, alpha, beta, C broadcast to
  * [M, N]); `matmul` is the one batched product loop, shared with MatMulInteger. Einsum lives in
- * einsum.ts, the normalisations (LayerNormalization, BatchNormalization, ...) in nn-norm.ts; all
- * are exported together as `nnOps`.
+ * einsum.ts, the normalisations (LayerNormalization, BatchNormalization, ...) in nn-norm.ts, the
+ * losses in nn-loss.ts; all are exported together as `nnOps`.
  *
  * Legend: M rows of A, K the contracted dim, N columns of B.
  */
@@ -11,6 +11,7 @@ import { arrayFor, type DType } from '../../runtime/dtype.js';
 import { sizeOf, storeRounded, Tensor } from '../../runtime/tensor.js';
 import { dimEq, dimStr, isSym, shapeStr, type Dim } from '../ir/dim.js';
 import { einsumOp } from './einsum.js';
+import { lossOps } from './nn-loss.js';
 import { normOps } from './nn-norm.js';
 import { sameDtype } from './math-common.js';
 import type { OpContext, OpDef } from './registry.js';
@@ -133,4 +134,4 @@ const gemmOp: OpDef = {
   },
 };
 
-export const nnOps: OpDef[] = [matmulOp, gemmOp, einsumOp, ...normOps];
+export const nnOps: OpDef[] = [matmulOp, gemmOp, einsumOp, ...normOps, ...lossOps];

@@ -8,7 +8,7 @@
 import { arrayFor } from '../../runtime/dtype.js';
 import { sizeOf, storeRounded, Tensor } from '../../runtime/tensor.js';
 import { dimAdd, dimMul, isSym, type Dim } from '../ir/dim.js';
-import { axisView, expectFloat, forEachLine, scalarOf, symMax, symMin } from './math-common.js';
+import { axisView, expectFloat, forEachLine, fromValues, scalarOf, symMax, symMin } from './math-common.js';
 import type { InferContext, OpContext, OpDef } from './registry.js';
 import { fedAtRunTime, freshDims, operandLength } from './movement.js';
 import { broadcastIndex, normAxis, req } from './util.js';
@@ -221,7 +221,7 @@ const cumSumOp: OpDef = {
 
 // ---- Softmax / LogSoftmax / Hardmax ------------------------------------------------------------
 
-type LineFn = (a: ArrayLike<number>, o: Float64Array, base: number, stride: number, len: number) => void;
+export type LineFn = (a: ArrayLike<number>, o: Float64Array, base: number, stride: number, len: number) => void;
 
 function lineMax(a: ArrayLike<number>, base: number, stride: number, len: number): number {
   let m = -Infinity;
@@ -240,7 +240,7 @@ const softmaxLine: LineFn = (a, o, base, stride, len) => {
   for (let j = 0; j < len; j++) o[base + j * stride] /= s;
 };
 
-const logSoftmaxLine: LineFn = (a, o, base, stride, len) => {
+export const logSoftmaxLine: LineFn = (a, o, base, stride, len) => {
   const m = lineMax(a, base, stride, len);
   const ls = Math.log(expSum(a, o, base, stride, len, m));
   for (let j = 0; j < len; j++) { const p = base + j * stride; o[p] = a[p] - m - ls; }
@@ -269,9 +269,7 @@ function softmaxFamily(name: string, line: LineFn): OpDef {
       const v = axisView(x.shape, axis, ctx.opset >= 13 ? axis + 1 : x.rank);
       const tmp = new Float64Array(x.size);
       forEachLine(v, (base, stride) => line(x.data, tmp, base, stride, v.len));
-      const out = Tensor.zeros(x.dtype, x.shape);
-      out.data.set(tmp);
-      return [storeRounded(out)];
+      return [fromValues(x.dtype, x.shape, tmp)];
     },
   };
 }
