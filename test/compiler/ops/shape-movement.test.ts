@@ -7,7 +7,7 @@ import { dimAdd, dimFloorDiv, dimMin, dimMul, dimSub } from '../../../compiler/i
 import { Tensor } from '../../../runtime/tensor.js';
 import {
   act, b, evaluate, expectOut, f32, i64, infer, info, INT64_MAX, INT64_MIN, ints, iota, past, s,
-  scalar, sym,
+  scalar, str, sym,
 } from './shape-helpers.js';
 
 const h = sym('heads'), d = sym('head_dim');
@@ -94,6 +94,11 @@ describe('Slice', () => {
     const y = evaluate('Slice', [iota([3, 4])], { opset: 1, attrs: { starts: [1], ends: [INT64_MAX], axes: [1] } })[0];
     expect([y.shape, y.toArray()]).toEqual([[3, 3], [1, 2, 3, 5, 6, 7, 9, 10, 11]]);
     expectOut(infer('Slice', [act(b, s, 64)], { opset: 1, attrs: { starts: [0], ends: [16], axes: [2] } })[0], [b, s, 16]);
+  });
+  it('gives axes sliced by parameters fed at run time fresh dims', () => {
+    const fed = { ...info('int64', [1]), fed: true };
+    expect(str(infer('Slice', [act(b, s, 64), fed, fed, axes(1)])[0].shape)).toEqual(['batch', 'out0.d1', 64]);
+    expect(str(infer('Slice', [act(b, 4), fed, fed])[0].shape)).toEqual(['out0.d0', 'out0.d1']);
   });
   it('fails clearly on data-dependent or bad parameters', () => {
     expect(() => infer('Slice', [act(b, s), info('int64', [1]), ints(1)])).toThrow(/starts is data-dependent/);
