@@ -80,7 +80,8 @@ function labelSizes<T extends Dim>(ctx: OpContext, p: Parsed, shapes: readonly (
     const d = shapes[i][ax];
     const cur = sizes.get(l);
     if (cur === undefined || cur === 1) { sizes.set(l, d); return; }
-    if (d === 1 || dimEq(cur, d) || isSym(cur) || isSym(d)) return;
+    if (d === 1 || dimEq(cur, d)) return;
+    if (isSym(cur) || isSym(d)) { if (ctx.equate) sizes.set(l, ctx.equate(cur, d) as T); return; }
     ctx.fail(`label '${l.replace('…', '...')}' has size ${dimStr(cur)} in one place and ${dimStr(d)} in operand ${i}`);
   }));
   return sizes;

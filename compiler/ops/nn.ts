@@ -17,11 +17,15 @@ import { sameDtype } from './math-common.js';
 import type { OpContext, OpDef } from './registry.js';
 import { broadcastConcrete, broadcastIndex, broadcastShapes, req } from './util.js';
 
-/** Fail unless the contracted dims can agree (equal, or one of them symbolic). */
+/**
+ * Fail unless the contracted dims can agree: equal, or one of them symbolic, in which case they
+ * must be equal at run time and inference is told so (e.g. total_sequence_length against
+ * past_sequence_length + sequence_length in attention).
+ */
 function checkInner(ctx: OpContext, k1: Dim, k2: Dim, a: readonly Dim[], b: readonly Dim[]): void {
-  if (!dimEq(k1, k2) && !isSym(k1) && !isSym(k2)) {
-    ctx.fail(`inner dims ${dimStr(k1)} vs ${dimStr(k2)} (A ${shapeStr(a)}, B ${shapeStr(b)})`);
-  }
+  if (dimEq(k1, k2)) return;
+  if (!isSym(k1) && !isSym(k2)) ctx.fail(`inner dims ${dimStr(k1)} vs ${dimStr(k2)} (A ${shapeStr(a)}, B ${shapeStr(b)})`);
+  ctx.equate?.(k1, k2);
 }
 
 /** MatMul output shape, symbolic: [...broadcast(batchA, batchB), M?, N?]. */

@@ -16,6 +16,8 @@ export const sym = (name: string): SymDim => SymDim.symbol(name);
 export interface OpCall {
   attrs?: Record<string, AttrValue>;
   opset?: number;
+  /** The inference driver's hook for dims that must agree at run time. */
+  equate?: (a: Dim, b: Dim) => Dim;
 }
 
 function makeNode(op: string, nIn: number, call: OpCall): { node: Node; def: OpDef } {
@@ -41,7 +43,7 @@ export const eval1 = (op: string, inputs: readonly (Tensor | undefined)[], call:
 /** Run `op`'s shape inference on input descriptions. */
 export function inferOp(op: string, inputs: readonly (InputInfo | undefined)[], call: OpCall = {}): OutputInfo[] {
   const { node, def } = makeNode(op, inputs.length, call);
-  const base = opContext(node);
+  const base = { ...opContext(node), ...(call.equate ? { equate: call.equate } : {}) };
   const ctx: InferContext = {
     ...base,
     inputs,

@@ -6,8 +6,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../../runtime/tensor.js';
-import { shapeStr } from '../../../compiler/ir/dim.js';
-import { eval1, evalOp, expectClose, f32, inferOp, info, sym } from './math-harness.js';
+import { dimAdd, dimStr, shapeStr, type Dim } from '../../../compiler/ir/dim.js';
+import { eval1, evalOp, expectClose, f32, i64, inferOp, info, sym } from './math-harness.js';
 
 const b = sym('batch'), s = sym('seq');
 const A23 = (): Tensor => f32([2, 3], [1, 2, 3, 4, 5, 6]);
@@ -43,6 +43,15 @@ describe('MatMul', () => {
     expect(shapeStr(inferOp('MatMul', [info('float32', [b, 8, s, 64]), info('float32', [b, 8, 64, s])])[0].shape)).toBe('[batch, 8, seq, seq]');
     expect(shapeStr(inferOp('MatMul', [info('float32', [64]), info('float32', [b, 64, 10])])[0].shape)).toBe('[batch, 10]');
     expect(() => inferOp('MatMul', [info('float32', [2, 64]), info('float32', [32, 8])])).toThrow(/MatMul node .*inner dims 64 vs 32/);
+  });
+
+  it('tells inference that symbolic inner dims must agree', () => {
+    const total = sym('total'), past = sym('past');
+    const seen: string[] = [];
+    const equate = (x: Dim, y: Dim): Dim => { seen.push(`${dimStr(x)} = ${dimStr(y)}`); return x; };
+    const [o] = inferOp('MatMul', [info('float32', [b, 8, s, dimAdd(past, s)]), info('float32', [b, 8, total, 64])], { equate });
+    expect(shapeStr(o.shape)).toBe('[batch, 8, seq, 64]');
+    expect(seen).toEqual(['past + seq = total']);
   });
 
   it('agrees with a naive triple loop (property)', () => {
@@ -139,5 +148,50 @@ describe('Einsum', () => {
     expect(shapeStr(inferOp('Einsum', [info('float32', [b, 8, s, 64]), info('float32', [b, 8, s, 64])], eq)[0].shape)).toBe('[batch, 8, seq, seq]');
     expect(() => inferOp('Einsum', [info('float32', [2, 3])], { attrs: { equation: 'ijk->i' } })).toThrow(/rank 2/);
     expect(() => inferOp('Einsum', [info('float32', [2, 3]), info('float32', [4, 5])], { attrs: { equation: 'ij,jk->ik' } })).toThrow(/label 'j'/);
+  });
+});
+
+describe('other normalisations, pools and losses', () => {
+  it('BatchNormalization uses the given statistics, or the batch ones in training mode', () => {
+    const x = f32([2, 2, 1, 1], [1, 2, 3, 6]);
+    const ones = f32([2], [1, 1]), zeros = f32([2], [0, 0]);
+    const y = eval1('BatchNormalization', [x, ones, zeros, f32([2], [0, 2]), f32([2], [1, 4])], { opset: 15, attrs: { epsilon: 0 } });
+    expect(y.toArray()).toEqual([1, 0, 3, 2]);
+    // Batch stats: channel 0 {1, 3} mean 2 var 1; channel 1 {2, 6} mean 4 var 4.
+    const [yt, rm, rv] = evalOp('BatchNormalization', [x, ones, zeros, zeros, ones], { opset: 15, attrs: { epsilon: 0, training_mode: 1, momentum: 0.5 } });
+    expect(yt.toArray()).toEqual([-1, -1, 1, 1]);
+    expect(rm.toArray()).toEqual([1, 2]);
+    expect(rv.toArray()).toEqual([1, 2.5]);
+  });
+
+  it('InstanceNormalization, MeanVarianceNormalization, Global pools', () => {
+    const x = f32([1, 2, 2], [0, 2, 5, 5]);
+    expectClose(eval1('InstanceNormalization', [x, f32([2], [1, 2]), f32([2], [0, 1])], { attrs: { epsilon: 1e-12 } }).toArray(), [-1, 1, 1, 1]);
+    expectClose(eval1('MeanVarianceNormalization', [x], { attrs: { axes: [2] } }).toArray(), [-1, 1, 0, 0]);
+    const p = f32([1, 1, 2, 2], [1, 2, 3, 6]);
+    const avg = eval1('GlobalAveragePool', [p]);
+    expect(avg.shape).toEqual([1, 1, 1, 1]);
+    expect(avg.toArray()).toEqual([3]);
+    expect(eval1('GlobalMaxPool', [p]).toArray()).toEqual([6]);
+  });
+
+  it('NegativeLogLikelihoodLoss with weights, ignore_index and reductions', () => {
+    const logp = f32([2, 3], [-1, -2, -3, -4, -5, -6]);
+    const target = i64([2], [0, 2]);
+    expect(eval1('NegativeLogLikelihoodLoss', [logp, target]).toArray()).toEqual([3.5]);
+    expect(eval1('NegativeLogLikelihoodLoss', [logp, target], { attrs: { reduction: 'none' } }).toArray()).toEqual([1, 6]);
+    expect(eval1('NegativeLogLikelihoodLoss', [logp, target], { attrs: { reduction: 'sum' } }).toArray()).toEqual([7]);
+    // Weighted mean divides by the weights used: (1*2 + 6*0.5) / 2.5.
+    expect(eval1('NegativeLogLikelihoodLoss', [logp, target, f32([3], [2, 1, 0.5])]).toArray()).toEqual([2]);
+    expect(eval1('NegativeLogLikelihoodLoss', [logp, target], { attrs: { ignore_index: 2 } }).toArray()).toEqual([1]);
+    expect(() => eval1('NegativeLogLikelihoodLoss', [logp, i64([2], [0, 3])])).toThrow(/target 3 .* \[0, 3\)/);
+  });
+
+  it('SoftmaxCrossEntropyLoss of uniform scores is ln C, with log_prob output', () => {
+    const [loss, logp] = evalOp('SoftmaxCrossEntropyLoss', [f32([2, 4], new Array(8).fill(7)), i64([2], [1, 3])]);
+    expectClose(loss.toArray(), [Math.log(4)]);
+    expectClose(logp.toArray(), new Array(8).fill(-Math.log(4)));
+    const outs = inferOp('SoftmaxCrossEntropyLoss', [info('float32', [b, 10, s]), info('int64', [b, s])], { attrs: { reduction: 'none' } });
+    expect(outs.map((o) => shapeStr(o.shape))).toEqual(['[batch, seq]', '[batch, 10, seq]']);
   });
 });
