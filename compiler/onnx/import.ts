@@ -16,6 +16,7 @@ import { SymDim, type Dim } from '../ir/dim.js';
 import { Graph, KNOWN_LIMIT, Node, type AttrValue, type Initializer, type Value, type ValueType } from '../ir/graph.js';
 import { ATTR, num, onnx, type AttributeProto, type ModelProto, type NodeProto, type ValueInfoProto } from './proto.js';
 import { initializerFromProto } from './tensor.js';
+import { topoSort } from '../ir/edit.js';
 
 export interface ImportedModel {
   graph: Graph;
@@ -230,27 +231,4 @@ function checkEdges(g: Graph): void {
       }
     }
   }
-}
-
-/** Order nodes topologically (files are supposed to be, some are not); report cycles by node. */
-function topoSort(g: Graph): void {
-  const indeg = new Map<Node, number>();
-  for (const n of g.nodes) indeg.set(n, new Set(n.inputs.filter((v) => v?.producer).map((v) => v!.producer)).size);
-  const ready = g.nodes.filter((n) => indeg.get(n) === 0);
-  const order: Node[] = [];
-  while (ready.length) {
-    const n = ready.shift()!;
-    order.push(n);
-    const succ = new Set(n.outputs.flatMap((o) => o.consumers));
-    for (const s of succ) {
-      const d = indeg.get(s)! - 1;
-      indeg.set(s, d);
-      if (d === 0) ready.push(s);
-    }
-  }
-  if (order.length !== g.nodes.length) {
-    const stuck = g.nodes.filter((n) => !order.includes(n)).slice(0, 3).map((n) => n.label);
-    throw new Error(`graph has a cycle through ${stuck.join(', ')}`);
-  }
-  g.nodes.splice(0, g.nodes.length, ...order);
 }

@@ -8,12 +8,14 @@ import { nnOps } from './nn.js';
 import { quantOps } from './quant.js';
 import { shapeOps } from './shape.js';
 import { tensorOps } from './tensor.js';
+import { lfcNnOps } from './lfc-nn.js';
+import { lfcAttentionOps } from './lfc-attention.js';
 
 let done = false;
 export function registerAllOps(): void {
   if (done) return;
   done = true;
-  for (const defs of [elementwiseOps, reduceOps, nnOps, quantOps, shapeOps, tensorOps]) registerOps(defs);
+  for (const defs of [elementwiseOps, reduceOps, nnOps, quantOps, shapeOps, tensorOps, lfcNnOps, lfcAttentionOps]) registerOps(defs);
 }
 registerAllOps();
 
