@@ -7,7 +7,7 @@
  *
  * Legend: M rows of A, K the contracted dim, N columns of B.
  */
-import { arrayFor, type DType } from '../../runtime/dtype.js';
+import { arrayFor, type DType, type TypedArray } from '../../runtime/dtype.js';
 import { sizeOf, storeRounded, Tensor } from '../../runtime/tensor.js';
 import { dimEq, dimStr, isSym, shapeStr, type Dim } from '../ir/dim.js';
 import { einsumOp } from './einsum.js';
@@ -37,35 +37,74 @@ export function matmulShape(ctx: OpContext, a: readonly Dim[], b: readonly Dim[]
   return [...batch, ...(a.length > 1 ? [a2[a2.length - 2]] : []), ...(b.length > 1 ? [b2[b2.length - 1]] : [])];
 }
 
+/** Where one matrix operand lives in a flat array: element [r, c] is at off + r*rs + c*cs. */
+interface MatView { data: TypedArray; off: number; rs: number; cs: number }
+
 /**
- * Batched matrix product with numpy MatMul semantics, accumulating each output row in float64
- * (i-k-j order), rounded to `dtype` at the end.
+ * One M×K by K×N product in float64, handing each finished output row to `emit` (the row array is
+ * reused). It runs i-k-j, four k at a time so each pass over the row does four multiply-adds; a
+ * B stored transposed is first copied row-major, unless there are only a few rows (decode), which
+ * run as dot products.
+ */
+function productRows(a: MatView, b: MatView, M: number, K: number, N: number, emit: (i: number, row: Float64Array) => void): void {
+  if (b.cs !== 1 && N > 1 && M >= 4) {
+    // Several rows to compute: make B row-major once, then use the fast i-k-j loop.
+    const rm = new (b.data.constructor as new (n: number) => TypedArray)(K * N); // same element type: monomorphic loads
+    for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) rm[k * N + j] = b.data[b.off + k * b.rs + j * b.cs];
+    b = { data: rm, off: 0, rs: N, cs: 1 };
+  }
+  const A = a.data, B = b.data, row = new Float64Array(N);
+  const { rs: brs, cs: bcs } = b;
+  for (let i = 0; i < M; i++) {
+    const ai = a.off + i * a.rs, acs = a.cs;
+    if (bcs === 1 || N === 1) {
+      row.fill(0);
+      let k = 0;
+      for (; k + 3 < K; k += 4) {
+        const x0 = A[ai + k * acs], x1 = A[ai + (k + 1) * acs], x2 = A[ai + (k + 2) * acs], x3 = A[ai + (k + 3) * acs];
+        const b0 = b.off + k * brs, b1 = b0 + brs, b2 = b1 + brs, b3 = b2 + brs;
+        for (let j = 0; j < N; j++) row[j] += x0 * B[b0 + j] + x1 * B[b1 + j] + x2 * B[b2 + j] + x3 * B[b3 + j];
+      }
+      for (; k < K; k++) {
+        const x = A[ai + k * acs], bk = b.off + k * brs;
+        for (let j = 0; j < N; j++) row[j] += x * B[bk + j];
+      }
+    } else {
+      for (let j = 0; j < N; j++) {
+        const bj = b.off + j * bcs;
+        let s0 = 0, s1 = 0;
+        let k = 0;
+        for (; k + 1 < K; k += 2) {
+          s0 += A[ai + k * acs] * B[bj + k * brs];
+          s1 += A[ai + (k + 1) * acs] * B[bj + (k + 1) * brs];
+        }
+        if (k < K) s0 += A[ai + k * acs] * B[bj + k * brs];
+        row[j] = s0 + s1;
+      }
+    }
+    emit(i, row);
+  }
+}
+
+/**
+ * Batched matrix product with numpy MatMul semantics, accumulating in float64, rounded to `dtype`
+ * at the end.
  */
 export function matmul(ctx: OpContext, a: Tensor, b: Tensor, dtype: DType): Tensor {
   const shape = matmulShape(ctx, a.shape, b.shape) as number[];
   const as = a.rank === 1 ? [1, a.shape[0]] : a.shape, bs = b.rank === 1 ? [b.shape[0], 1] : b.shape;
   const M = as[as.length - 2], K = as[as.length - 1], N = bs[bs.length - 1];
-  if (K !== bs[bs.length - 2]) ctx.fail(`inner dims ${K} vs ${bs[bs.length - 2]}`);
   const aBatch = as.slice(0, -2), bBatch = bs.slice(0, -2);
   const batch = broadcastConcrete(ctx, [aBatch, bBatch]);
   const ia = broadcastIndex(aBatch, batch), ib = broadcastIndex(bBatch, batch);
   const out = new Tensor(dtype, shape, arrayFor(dtype, sizeOf(shape)));
-  const A = a.data, B = b.data, C = out.data;
-  const row = new Float64Array(N);
+  const C = out.data;
   for (let t = 0; t < ia.length; t++) {
-    const aOff = ia[t] * M * K, bOff = ib[t] * K * N, cOff = t * M * N;
-    for (let i = 0; i < M; i++) {
-      row.fill(0);
-      const ai = aOff + i * K;
-      for (let k = 0; k < K; k++) {
-        const x = A[ai + k];
-        if (x === 0) continue;
-        const bk = bOff + k * N;
-        for (let j = 0; j < N; j++) row[j] += x * B[bk + j];
-      }
-      const ci = cOff + i * N;
-      for (let j = 0; j < N; j++) C[ci + j] = row[j];
-    }
+    const cOff = t * M * N;
+    productRows(
+      { data: a.data, off: ia[t] * M * K, rs: K, cs: 1 }, { data: b.data, off: ib[t] * K * N, rs: N, cs: 1 }, M, K, N,
+      (i, row) => { C.set(row, cOff + i * N); },
+    );
   }
   return storeRounded(out);
 }
@@ -115,25 +154,18 @@ const gemmOp: OpDef = {
     const { M, N, K } = gemmDims(ctx, a.shape, b.shape);
     const alpha = ctx.attrs.float('alpha', 1), beta = ctx.attrs.float('beta', 1);
     const ta = ctx.attrs.int('transA', 0) !== 0, tb = ctx.attrs.int('transB', 0) !== 0;
-    // Strides of A[i, k] and B[k, j] in the stored (possibly transposed) layouts.
-    const [sai, sak] = ta ? [1, M] : [K, 1];
-    const [sbk, sbj] = tb ? [1, K] : [N, 1];
     const out = Tensor.zeros(a.dtype, [M, N]);
-    const A = a.data, B = b.data, Y = out.data;
+    const Y = out.data;
     const ci = c ? broadcastIndex(c.shape, [M, N]) : undefined;
-    const row = new Float64Array(N);
-    for (let i = 0; i < M; i++) {
-      row.fill(0);
-      for (let k = 0; k < K; k++) {
-        const x = A[i * sai + k * sak];
-        if (x === 0) continue;
-        for (let j = 0; j < N; j++) row[j] += x * B[k * sbk + j * sbj];
-      }
-      for (let j = 0; j < N; j++) {
-        const p = i * N + j;
-        Y[p] = alpha * row[j] + (c && ci ? beta * c.data[ci[p]] : 0);
-      }
-    }
+    productRows(
+      { data: a.data, off: 0, rs: ta ? 1 : K, cs: ta ? M : 1 }, { data: b.data, off: 0, rs: tb ? 1 : N, cs: tb ? K : 1 }, M, K, N,
+      (i, row) => {
+        for (let j = 0; j < N; j++) {
+          const p = i * N + j;
+          Y[p] = alpha * row[j] + (c && ci ? beta * c.data[ci[p]] : 0);
+        }
+      },
+    );
     return [storeRounded(out)];
   },
 };
