@@ -6,6 +6,7 @@
  * the shape arithmetic exporters emit (`Div(Gather(Shape(x), 2), 64)`, `Equal(shape, -1)`).
  */
 import { isFloat, type DType } from '../../runtime/dtype.js';
+import { storeRounded, Tensor } from '../../runtime/tensor.js';
 import { dimAdd, dimFloorDiv, dimMul, dimSub, type Dim } from '../ir/dim.js';
 import { dimBounds, sameDtype, symKnown } from './math-common.js';
 import type { OpContext, OpDef } from './registry.js';
@@ -37,6 +38,20 @@ function accepted(accepts: Accepts, d: DType): boolean {
   }
 }
 
+/**
+ * mapBroadcast for two inputs, with direct loops for the common cases of a decoder graph (equal
+ * shapes, and a one-element B of no higher rank) that need no index arrays.
+ */
+function map2(ctx: OpContext, a: Tensor, b: Tensor, dtype: DType, f: (x: number, y: number) => number): Tensor {
+  const same = a.rank === b.rank && a.shape.every((d, i) => d === b.shape[i]);
+  if (!same && !(b.size === 1 && b.rank <= a.rank)) return mapBroadcast(ctx, [a, b], dtype, f);
+  const out = Tensor.zeros(dtype, a.shape);
+  const A = a.data, B = b.data, o = out.data;
+  if (same) for (let i = 0; i < o.length; i++) o[i] = f(A[i], B[i]);
+  else for (let i = 0, y = B[0]; i < o.length; i++) o[i] = f(A[i], y);
+  return storeRounded(out);
+}
+
 function binary(name: string, spec: BinarySpec): OpDef {
   const accepts = spec.accepts ?? 'numeric';
   return {
@@ -57,7 +72,7 @@ function binary(name: string, spec: BinarySpec): OpDef {
     },
     evaluate(ctx, inputs) {
       const a = req(ctx, inputs, 0, 'A'), b = req(ctx, inputs, 1, 'B');
-      return [mapBroadcast(ctx, [a, b], spec.out ?? a.dtype, spec.fn(ctx, a.dtype))];
+      return [map2(ctx, a, b, spec.out ?? a.dtype, spec.fn(ctx, a.dtype))];
     },
   };
 }
