@@ -88,6 +88,18 @@ describe('Gemm', () => {
     expect(eval1('Gemm', [A23(), B32(), f32([], [1])]).toArray()).toEqual([59, 65, 140, 155]);
   });
 
+  it('agrees with MatMul for every transpose combination and row count (property)', () => {
+    const tr = (t: Tensor): Tensor => eval1('Einsum', [t], { attrs: { equation: 'ij->ji' } });
+    fc.assert(fc.property(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.boolean(), fc.boolean(), (m, k, n, ta, tb) => {
+      const a = f32([m, k], Array.from({ length: m * k }, (_, i) => (i % 5) - 2));
+      const bm = f32([k, n], Array.from({ length: k * n }, (_, i) => (i % 3) - 1));
+      const want = eval1('MatMul', [a, bm]).toArray();
+      const y = eval1('Gemm', [ta ? tr(a) : a, tb ? tr(bm) : bm], { attrs: { transA: +ta, transB: +tb } });
+      expect(y.toArray()).toEqual(want);
+      expect(eval1('Einsum', [a, bm], { attrs: { equation: 'ik,kj->ij' } }).toArray()).toEqual(want);
+    }));
+  });
+
   it('infers [M, N] and checks C', () => {
     expect(shapeStr(inferOp('Gemm', [info('float32', [s, 64]), info('float32', [32, 64])], { attrs: { transB: 1 } })[0].shape)).toBe('[seq, 32]');
     expect(() => inferOp('Gemm', [info('float32', [4, 3]), info('float32', [3, 5]), info('float32', [4, 4])])).toThrow(/broadcast|5 vs 4|4 vs 5/);
