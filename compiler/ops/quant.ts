@@ -30,6 +30,7 @@ function paramIndex(ctx: OpContext, x: Tensor, p: Tensor, what: string): (i: num
 /** Check scale (and zero point) shapes at inference: scalars, or 1-D along the axis. */
 function inferParams(ctx: InferContext, scaleIdx: number): void {
   const x = ctx.input(0);
+  if (ctx.attrs.int('block_size', 0) !== 0) ctx.fail('blocked quantization (block_size, opset 21) is not supported');
   for (const i of [scaleIdx, scaleIdx + 1]) {
     const p = ctx.inputs[i];
     if (!p || p.shape.length === 0 || (p.shape.length === 1 && p.shape[0] === 1)) continue;

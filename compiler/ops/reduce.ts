@@ -2,8 +2,9 @@
  * Reductions and per-axis ops: ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp
  * (axes as an attribute, or as an input from ReduceSum-13 and the others' opset 18; keepdims,
  * noop_with_empty_axes), ArgMax/ArgMin (keepdims, select_last_index), CumSum (exclusive, reverse)
- * and Softmax/LogSoftmax/Hardmax (flattened to 2-D at `axis` before opset 13, per-axis from 13).
- * Everything accumulates in float64 and rounds to the output dtype once at the end.
+ * Softmax/LogSoftmax/Hardmax (flattened to 2-D at `axis` before opset 13, per-axis from 13) and
+ * GlobalAveragePool/GlobalMaxPool. Everything accumulates in float64 and rounds to the output
+ * dtype once at the end.
  */
 import { arrayFor } from '../../runtime/dtype.js';
 import { sizeOf, storeRounded, Tensor } from '../../runtime/tensor.js';
