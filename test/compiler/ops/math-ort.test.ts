@@ -11,7 +11,7 @@ import '../../../compiler/ops/index.js';
 import { ONNX_DTYPE_CODE, type DType } from '../../../runtime/dtype.js';
 import { Tensor } from '../../../runtime/tensor.js';
 import { importModelBytes } from '../../../compiler/onnx/import.js';
-import { ATTR, onnx } from '../../../compiler/onnx/proto.js';
+import { ATTR, onnx, type AttributeProto, type GraphProto, type ValueInfoProto } from '../../../compiler/onnx/proto.js';
 import { encodeTensorProto } from '../../../compiler/onnx/tensor.js';
 import { inferShapes } from '../../../compiler/ir/infer.js';
 import { run } from '../../../compiler/ir/interpret.js';
@@ -40,7 +40,7 @@ interface Case {
 const F = (shape: number[], sym?: (string | null)[], gen: Gen = 'float'): In => ({ dtype: 'float32', shape, sym, gen });
 const I64 = (init: number[], shape = [init.length]): In => ({ dtype: 'int64', shape, init });
 
-function attrProto(name: string, v: number | string | number[]): onnx.IAttributeProto {
+function attrProto(name: string, v: number | string | number[]): AttributeProto {
   if (typeof v === 'string') return { name, type: ATTR.STRING, s: new TextEncoder().encode(v) };
   if (Array.isArray(v)) return { name, type: ATTR.INTS, ints: v };
   return Number.isInteger(v) && !['alpha', 'beta', 'epsilon', 'momentum'].includes(name)
@@ -67,12 +67,12 @@ function values(inp: In, rnd: () => number): number[] {
 
 function buildModel(c: Case, tensors: (Tensor | undefined)[]): Uint8Array {
   const names = c.inputs.map((inp, i) => (inp ? `in${i}` : ''));
-  const typeOf = (inp: In, name: string): onnx.IValueInfoProto => ({
+  const typeOf = (inp: In, name: string): ValueInfoProto => ({
     name,
     type: { tensorType: { elemType: ONNX_DTYPE_CODE[inp.dtype], shape: { dim: inp.shape.map((d, k) => (inp.sym?.[k] ? { dimParam: inp.sym[k]! } : { dimValue: d })) } } },
   });
   const outs = Array.from({ length: c.outputs ?? 1 }, (_, i) => `out${i}`);
-  const graph: onnx.IGraphProto = {
+  const graph: GraphProto = {
     name: c.op,
     node: [{ opType: c.op, input: names, output: outs, attribute: Object.entries(c.attrs ?? {}).map(([k, v]) => attrProto(k, v)) }],
     input: c.inputs.flatMap((inp, i) => (inp && !inp.init ? [typeOf(inp, names[i])] : [])),
