@@ -1,7 +1,7 @@
 /**
  * Neural-network ONNX ops. Here: MatMul (numpy semantics: 1-D operands are promoted and the added
- * axis dropped, batch dims broadcast) and Gemm (transA/transB, alpha, beta, C broadcast to
- * [M, N]); `matmul` is the one batched product loop, shared with MatMulInteger. Einsum lives in
+ * axis dropped, batch dims broadcast), Gemm (transA/transB, alpha, beta, C broadcast to [M, N])
+ * and Det; `matmul` is the one batched product loop, shared with MatMulInteger. Einsum lives in
  * einsum.ts, the normalisations (LayerNormalization, BatchNormalization, ...) in nn-norm.ts, the
  * losses in nn-loss.ts; all are exported together as `nnOps`.
  *
@@ -13,7 +13,7 @@ import { dimEq, dimStr, isSym, shapeStr, type Dim } from '../ir/dim.js';
 import { einsumOp } from './einsum.js';
 import { lossOps } from './nn-loss.js';
 import { normOps } from './nn-norm.js';
-import { sameDtype } from './math-common.js';
+import { expectFloat, sameDtype } from './math-common.js';
 import type { OpContext, OpDef } from './registry.js';
 import { broadcastConcrete, broadcastIndex, broadcastShapes, req } from './util.js';
 
@@ -170,4 +170,43 @@ const gemmOp: OpDef = {
   },
 };
 
-export const nnOps: OpDef[] = [matmulOp, gemmOp, einsumOp, ...normOps, ...lossOps];
+/** Det-11: determinants of [..., M, M] by LU decomposition with partial pivoting (float64). */
+const detOp: OpDef = {
+  name: 'Det',
+  since: [11],
+  infer(ctx) {
+    const x = ctx.input(0);
+    expectFloat(ctx, x, 'X');
+    const r = x.shape.length;
+    if (r < 2 || !dimEq(x.shape[r - 1], x.shape[r - 2])) ctx.fail(`X must be [..., M, M], got ${shapeStr(x.shape)}`);
+    return [{ dtype: x.dtype, shape: x.shape.slice(0, -2) }];
+  },
+  evaluate(ctx, inputs) {
+    const x = req(ctx, inputs, 0, 'X');
+    const n = x.shape[x.rank - 1];
+    const out = Tensor.zeros(x.dtype, x.shape.slice(0, -2));
+    const m = new Float64Array(n * n);
+    for (let t = 0; t < out.size; t++) {
+      m.set(x.data.subarray(t * n * n, (t + 1) * n * n));
+      let det = 1;
+      for (let c = 0; c < n && det !== 0; c++) {
+        let p = c;
+        for (let r = c + 1; r < n; r++) if (Math.abs(m[r * n + c]) > Math.abs(m[p * n + c])) p = r;
+        if (m[p * n + c] === 0) { det = 0; break; }
+        if (p !== c) {
+          for (let k = 0; k < n; k++) { const tmp = m[c * n + k]; m[c * n + k] = m[p * n + k]; m[p * n + k] = tmp; }
+          det = -det;
+        }
+        det *= m[c * n + c];
+        for (let r = c + 1; r < n; r++) {
+          const f = m[r * n + c] / m[c * n + c];
+          for (let k = c; k < n; k++) m[r * n + k] -= f * m[c * n + k];
+        }
+      }
+      out.data[t] = det;
+    }
+    return [storeRounded(out)];
+  },
+};
+
+export const nnOps: OpDef[] = [matmulOp, gemmOp, detOp, einsumOp, ...normOps, ...lossOps];

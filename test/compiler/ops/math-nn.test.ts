@@ -79,6 +79,16 @@ describe('MatMul', () => {
   });
 });
 
+describe('Det', () => {
+  it('computes determinants of a batch, with pivoting and singular matrices', () => {
+    const x = f32([4, 2, 2], [1, 2, 3, 4, 0, 1, 1, 0, 1, 2, 2, 4, 2, 0, 0, 3]);
+    const d = eval1('Det', [x]);
+    expect(d.shape).toEqual([4]);
+    expectClose(d.toArray(), [-2, -1, 0, 6]);
+    expectClose(eval1('Det', [f32([3, 3], [2, -3, 1, 2, 0, -1, 1, 4, 5])]).toArray(), [49]);
+  });
+});
+
 describe('Gemm', () => {
   it('computes alpha*A*B + beta*C with transposes and C broadcast', () => {
     const y = eval1('Gemm', [A23(), B32(), f32([2], [1, -1])], { attrs: { alpha: 2, beta: 10 } });

@@ -173,6 +173,7 @@ const CASES: Record<string, Case> = {
     op: 'MatMulInteger', opset: 10,
     inputs: [{ dtype: 'uint8', shape: [3, 4], gen: 'byte' }, { dtype: 'uint8', shape: [4, 2], gen: 'byte' }, { dtype: 'uint8', shape: [], init: [100] }, { dtype: 'uint8', shape: [2], init: [3, 200] }],
   },
+  'Det batched 3x3': { op: 'Det', opset: 11, inputs: [F([2, 3, 3])] },
   'InstanceNormalization': { op: 'InstanceNormalization', inputs: [F([2, 3, 5]), F([3]), F([3])] },
   'NegativeLogLikelihoodLoss weighted, ignore 1': {
     op: 'NegativeLogLikelihoodLoss', opset: 13, attrs: { ignore_index: 1 },
