@@ -7,7 +7,7 @@ import { isFloat, type DType } from '../../runtime/dtype.js';
 import { sizeOf, storeRounded, Tensor } from '../../runtime/tensor.js';
 import { dimMax, dimMin, dimSub, isSym, type Dim } from '../ir/dim.js';
 import type { InputInfo, OpContext } from './registry.js';
-import { mapKnown } from './util.js';
+import { broadcastIndex, mapKnown } from './util.js';
 
 /**
  * Bounds on a dim, knowing every symbol stands for a size (≥ 0): lo ≤ d ≤ hi, with ±Infinity
@@ -108,4 +108,19 @@ export function fromValues(dtype: DType, shape: readonly number[], values: Array
   const t = Tensor.zeros(dtype, shape);
   for (let i = 0; i < values.length; i++) t.data[i] = values[i];
   return storeRounded(t);
+}
+
+/**
+ * broadcastIndex of `t` onto `target` (unidirectional: Gemm's C, LayerNorm's Scale), failing with
+ * both shapes when `t` does not broadcast to exactly `target` at run time.
+ */
+export function broadcastTo(ctx: OpContext, t: Tensor, target: readonly number[], what: string): Int32Array {
+  const ok = t.rank <= target.length && t.shape.every((d, i) => d === 1 || d === target[target.length - t.rank + i]);
+  if (!ok) ctx.fail(`${what} [${t.shape.join(',')}] does not broadcast to [${target.join(',')}]`);
+  return broadcastIndex(t.shape, target);
+}
+
+/** Fail unless the per-channel parameter `t` holds exactly `c` values. */
+export function expectChannels(ctx: OpContext, t: Tensor, c: number, what: string): void {
+  if (t.size !== c) ctx.fail(`${what} has ${t.size} values but the input has ${c} channels`);
 }

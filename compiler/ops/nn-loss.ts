@@ -7,7 +7,7 @@
 import { isInteger } from '../../runtime/dtype.js';
 import { sizeOf, Tensor } from '../../runtime/tensor.js';
 import { dimEq, shapeStr, type Dim } from '../ir/dim.js';
-import { axisView, expectFloat, forEachLine, fromValues } from './math-common.js';
+import { axisView, expectChannels, expectFloat, forEachLine, fromValues } from './math-common.js';
 import { logSoftmaxLine } from './reduce.js';
 import type { InferContext, OpContext, OpDef, OutputInfo } from './registry.js';
 import { req } from './util.js';
@@ -38,6 +38,8 @@ function nll(ctx: OpContext, logp: Tensor, target: Tensor, weight: Tensor | unde
   const ignore = ctx.attrs.has('ignore_index') ? ctx.attrs.int('ignore_index') : undefined;
   const reduction = reductionOf(ctx);
   const v = axisView(logp.shape, 1);
+  if (weight) expectChannels(ctx, weight, v.len, 'weight');
+  if (target.size !== v.outer * v.inner) ctx.fail(`target [${target.shape.join(',')}] does not match input [${logp.shape.join(',')}]`);
   const loss = new Float64Array(target.size);
   let wsum = 0;
   let k = 0; // forEachLine visits [N, d...] in order, i.e. target's order

@@ -7,7 +7,7 @@
 import { dtypeFromOnnx, type DType } from '../../runtime/dtype.js';
 import { sizeOf, type Tensor } from '../../runtime/tensor.js';
 import { dimEq, shapeStr, type Dim } from '../ir/dim.js';
-import { axisView, expectFloat, fromValues, sameDtype } from './math-common.js';
+import { axisView, broadcastTo, expectChannels, expectFloat, fromValues, sameDtype } from './math-common.js';
 import type { InferContext, OpContext, OpDef } from './registry.js';
 import { broadcastIndex, broadcastShapes, normAxis, req } from './util.js';
 
@@ -86,7 +86,7 @@ const layerNormOp: OpDef = {
     const m = moments(x, Array.from({ length: x.rank - axis }, (_, i) => axis + i));
     const inv = m.variance.map((v) => 1 / Math.sqrt(v + eps));
     const norm = x.shape.slice(axis);
-    const si = broadcastIndex(scale.shape, norm), bi = bias && broadcastIndex(bias.shape, norm);
+    const si = broadcastTo(ctx, scale, norm, 'Scale'), bi = bias && broadcastTo(ctx, bias, norm, 'B');
     const len = sizeOf(norm);
     const y = new Float64Array(x.size);
     for (let i = 0; i < x.size; i++) {
@@ -114,6 +114,7 @@ const batchNormOp: OpDef = {
   },
   evaluate(ctx, inputs) {
     const [x, scale, bias, mean, variance] = [0, 1, 2, 3, 4].map((i) => req(ctx, inputs, i, ['X', 'scale', 'B', 'input_mean', 'input_var'][i]));
+    for (const [t, n] of [[scale, 'scale'], [bias, 'B'], [mean, 'input_mean'], [variance, 'input_var']] as const) expectChannels(ctx, t, x.shape[1], n);
     const eps = ctx.attrs.float('epsilon', 1e-5);
     let m: ArrayLike<number> = mean.data, v: ArrayLike<number> = variance.data;
     let running: Tensor[] = [mean, variance];
@@ -148,6 +149,8 @@ const instanceNormOp: OpDef = {
   },
   evaluate(ctx, inputs) {
     const x = req(ctx, inputs, 0, 'input'), scale = req(ctx, inputs, 1, 'scale'), bias = req(ctx, inputs, 2, 'B');
+    expectChannels(ctx, scale, x.shape[1], 'scale');
+    expectChannels(ctx, bias, x.shape[1], 'B');
     const eps = ctx.attrs.float('epsilon', 1e-5);
     const m = moments(x, Array.from({ length: x.rank - 2 }, (_, i) => i + 2));
     const ch = channelOf(x);

@@ -13,7 +13,7 @@ import { dimEq, dimStr, isSym, shapeStr, type Dim } from '../ir/dim.js';
 import { einsumOp } from './einsum.js';
 import { lossOps } from './nn-loss.js';
 import { normOps } from './nn-norm.js';
-import { expectFloat, sameDtype } from './math-common.js';
+import { broadcastTo, expectFloat, sameDtype } from './math-common.js';
 import type { OpContext, OpDef } from './registry.js';
 import { broadcastConcrete, broadcastIndex, broadcastShapes, req } from './util.js';
 
@@ -156,7 +156,7 @@ const gemmOp: OpDef = {
     const ta = ctx.attrs.int('transA', 0) !== 0, tb = ctx.attrs.int('transB', 0) !== 0;
     const out = Tensor.zeros(a.dtype, [M, N]);
     const Y = out.data;
-    const ci = c ? broadcastIndex(c.shape, [M, N]) : undefined;
+    const ci = c ? broadcastTo(ctx, c, [M, N], 'C') : undefined;
     productRows(
       { data: a.data, off: 0, rs: ta ? 1 : K, cs: ta ? M : 1 }, { data: b.data, off: 0, rs: tb ? 1 : N, cs: tb ? K : 1 }, M, K, N,
       (i, row) => {

@@ -110,6 +110,14 @@ describe('Gemm', () => {
     }));
   });
 
+  it('checks shapes again at run time', () => {
+    expect(() => eval1('Gemm', [A23(), B32(), f32([3], [1, 2, 3])])).toThrow(/C \[3\] does not broadcast to \[2,2\]/);
+    expect(() => evalOp('LayerNormalization', [A23(), f32([2], [1, 1])])).toThrow(/Scale \[2\] does not broadcast to \[3\]/);
+    const x = f32([1, 2, 1], [1, 2]);
+    expect(() => eval1('InstanceNormalization', [x, f32([3], [1, 1, 1]), f32([2], [0, 0])])).toThrow(/scale has 3 values but the input has 2 channels/);
+    expect(() => eval1('MatMul', [A23(), A23()])).toThrow(/inner dims 3 vs 2/);
+  });
+
   it('infers [M, N] and checks C', () => {
     expect(shapeStr(inferOp('Gemm', [info('float32', [s, 64]), info('float32', [32, 64])], { attrs: { transB: 1 } })[0].shape)).toBe('[seq, 32]');
     expect(() => inferOp('Gemm', [info('float32', [4, 3]), info('float32', [3, 5]), info('float32', [4, 4])])).toThrow(/broadcast|5 vs 4|4 vs 5/);
