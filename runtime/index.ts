@@ -6,3 +6,4 @@ export * from './dtype.js';
 export * from './floats.js';
 export * from './tensor.js';
 export * from './batch.js';
+export * from './plan.js';

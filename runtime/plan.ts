@@ -1,0 +1,98 @@
+/**
+ * The Plan: the artifact contract between `lfc compile` and every backend (plan.json).
+ *
+ * A plan runs one `forward(RaggedBatch)` (batch.ts) as an ordered list of steps, each one kernel
+ * family with its typed arguments. Activations live in buffers of `features` values per token
+ * ([T, features], row-major); weights live in weights.bin at byte offsets given here; the KV
+ * cache is paged, one K and one V cache per layer of [numBlocks, blockSize, kvHeads, headDim].
+ * Everything position-wise runs on [T, …]; only `attention` looks across tokens, through the
+ * block tables.
+ *
+ * Versioned: a backend refuses a plan whose `version` it does not know.
+ */
+import type { StorageDType } from './kernels/common.js';
+
+export const PLAN_SCHEMA = 'lfc.plan';
+export const PLAN_VERSION = 1;
+
+export interface PlanModelInfo {
+  name: string;
+  family: 'llama' | 'gpt2' | 'unknown';
+  vocab: number;
+  hidden: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** Positions the rope/position tables cover. */
+  maxPositions: number;
+  rope?: { style: 'half' | 'interleaved'; rotaryDim: number };
+  bos?: number;
+  eos?: number;
+}
+
+export interface WeightEntry {
+  name: string;
+  /** Source initializer(s) in the ONNX graph, for reports. */
+  source: string;
+  dtype: 'float32';
+  shape: number[];
+  /** Byte offset in weights.bin (64-byte aligned). */
+  offset: number;
+  bytes: number;
+}
+
+export interface BufferEntry {
+  name: string;
+  /** Values per token. */
+  features: number;
+  /** Element offset of this buffer in the activation arena, per token of capacity (arena is [maxTokens, rowStride]). */
+  column: number;
+}
+
+/** One step of the forward. Buffer and weight fields hold names from the plan's tables. */
+export type Step =
+  | { kind: 'embedding'; out: string; table: string; vocab: number; hidden: number; indices: 'tokens' | 'positions' }
+  | { kind: 'add'; a: string; b: string; out: string; features: number }
+  | { kind: 'add_norm'; x: string; residual?: string; out: string; sumOut?: string; gamma: string; beta?: string; norm: 'rms' | 'layer'; eps: number; hidden: number }
+  | { kind: 'linear'; x: string; weight: string; bias?: string; outs: { buffer: string; start: number; end: number }[]; K: number; N: number; activation?: 'relu' | 'silu' | 'gelu_tanh' | 'gelu_erf'; residual?: string }
+  | { kind: 'gated_act'; gate: string; up: string; out: string; features: number; activation: 'silu' | 'gelu_tanh' | 'gelu_erf' | 'relu' }
+  | { kind: 'activation'; x: string; out: string; features: number; activation: 'silu' | 'gelu_tanh' | 'gelu_erf' | 'relu' }
+  | { kind: 'rope'; x: string; out: string; heads: number; headDim: number; rotaryDim: number; style: 'half' | 'interleaved'; cos: string; sin: string }
+  | { kind: 'cache_write'; layer: number; k: string; v: string }
+  | { kind: 'attention'; layer: number; q: string; out: string; heads: number; kvHeads: number; headDim: number; scale: number }
+  | { kind: 'logits'; x: string; weight: string; bias?: string; hidden: number; vocab: number };
+
+export interface Plan {
+  schema: typeof PLAN_SCHEMA;
+  version: typeof PLAN_VERSION;
+  model: PlanModelInfo;
+  /** Activation storage dtype. */
+  dtype: StorageDType;
+  kv: { blockSize: number; dtype: StorageDType; layers: number; kvHeads: number; headDim: number };
+  weights: WeightEntry[];
+  buffers: BufferEntry[];
+  /** Row stride of the activation arena (sum of the widest simultaneously live buffers). */
+  arenaFeatures: number;
+  steps: Step[];
+  /** Graph outputs this plan reproduces, for verification reports. */
+  source: { file: string; outputs: string[] };
+}
+
+/** Parse and check a plan.json's envelope; errors name the field. */
+export function parsePlan(text: string, where = 'plan.json'): Plan {
+  let p: Partial<Plan>;
+  try { p = JSON.parse(text) as Partial<Plan>; } catch (e) { throw new Error(`${where}: not valid JSON (${(e as Error).message})`); }
+  if (p.schema !== PLAN_SCHEMA) throw new Error(`${where}: 'schema' is ${JSON.stringify(p.schema)}, expected "${PLAN_SCHEMA}"`);
+  if (p.version !== PLAN_VERSION) throw new Error(`${where}: plan version ${String(p.version)} is not supported by this runtime (supports ${PLAN_VERSION}); recompile the model`);
+  for (const f of ['model', 'kv', 'weights', 'buffers', 'steps'] as const) if (!p[f]) throw new Error(`${where}: missing '${f}'`);
+  const names = new Set(p.buffers!.map((b) => b.name));
+  const weights = new Set(p.weights!.map((w) => w.name));
+  p.steps!.forEach((s, i) => {
+    for (const [k, v] of Object.entries(s)) {
+      if (typeof v !== 'string' || ['kind', 'indices', 'norm', 'style', 'activation'].includes(k)) continue;
+      if (!names.has(v) && !weights.has(v)) throw new Error(`${where}: step ${i} (${s.kind}) field '${k}' names unknown buffer or weight '${v}'`);
+    }
+  });
+  return p as Plan;
+}
