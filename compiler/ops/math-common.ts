@@ -1,7 +1,10 @@
 /**
- * Helpers shared by the math op families (elementwise, reduce, nn, quant): sign reasoning about
- * symbolic dims, dtype checks, and the outer × axis × inner view of a tensor that every per-axis
- * op (softmax, cumsum, argmax, norms, per-axis quantization) iterates over.
+ * Helpers shared by the math op families (elementwise, reduce, nn, quant):
+ *  - symbolic dims: bounds (symbols are sizes ≥ 0), max/min decided by them, shape arithmetic
+ *    that only keeps integral results (symKnown);
+ *  - checks with clear messages: dtypes, scalars, run-time broadcasts and per-channel sizes;
+ *  - the outer × axis × inner view of a tensor that every per-axis op (softmax, cumsum, argmax,
+ *    norms, losses, per-axis quantization) iterates over, and float64 → dtype result building.
  */
 import { isFloat, type DType } from '../../runtime/dtype.js';
 import { sizeOf, storeRounded, Tensor } from '../../runtime/tensor.js';
