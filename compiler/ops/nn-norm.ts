@@ -1,7 +1,7 @@
 /**
  * Normalisation ONNX ops: LayerNormalization-17 (Y, optional Mean and InvStdDev in stash_type),
- * BatchNormalization (inference, and training mode from opset 14 with running statistics),
- * InstanceNormalization, MeanVarianceNormalization and LRN. All of them normalise with `moments`
+ * RMSNormalization-23, BatchNormalization (inference, and training mode from opset 14 with running
+ * statistics), InstanceNormalization, MeanVarianceNormalization and LRN. All of them normalise with `moments`
  * (mean and biased variance over a set of axes, in float64) and round once at the end.
  */
 import { dtypeFromOnnx, type DType } from '../../runtime/dtype.js';
@@ -94,6 +94,33 @@ const layerNormOp: OpDef = {
       y[i] = (x.data[i] - m.mean[g]) * inv[g] * scale.data[si[j]] + (bias && bi ? bias.data[bi[j]] : 0);
     }
     return [fromValues(x.dtype, x.shape, y), fromValues(stash, m.shape, m.mean), fromValues(stash, m.shape, inv)];
+  },
+};
+
+/** RMSNormalization-23: X / sqrt(mean(X², axes axis…) + epsilon) · scale, in scale's dtype. */
+const rmsNormOp: OpDef = {
+  name: 'RMSNormalization',
+  since: [23],
+  infer(ctx) {
+    const x = ctx.input(0), scale = ctx.input(1);
+    expectFloat(ctx, x, 'X');
+    expectFloat(ctx, scale, 'scale');
+    const axis = normAxis(ctx, ctx.attrs.int('axis', -1), x.shape.length);
+    checkBroadcastsTo(ctx, scale, x.shape.slice(axis), 'scale');
+    return [{ dtype: scale.dtype, shape: [...x.shape] }];
+  },
+  evaluate(ctx, inputs) {
+    const x = req(ctx, inputs, 0, 'X'), scale = req(ctx, inputs, 1, 'scale');
+    const axis = normAxis(ctx, ctx.attrs.int('axis', -1), x.rank);
+    const eps = ctx.attrs.float('epsilon', 1e-5);
+    const m = moments(x, Array.from({ length: x.rank - axis }, (_, i) => axis + i));
+    // mean(x²) = variance + mean².
+    const inv = m.variance.map((v, g) => 1 / Math.sqrt(v + m.mean[g] * m.mean[g] + eps));
+    const norm = x.shape.slice(axis);
+    const si = broadcastTo(ctx, scale, norm, 'scale');
+    const len = sizeOf(norm);
+    const y = Array.from(x.data as ArrayLike<number>, (v, i) => v * inv[m.group[i]] * scale.data[si[i % len]]);
+    return [fromValues(scale.dtype, x.shape, y)];
   },
 };
 
@@ -210,4 +237,4 @@ const lrnOp: OpDef = {
   },
 };
 
-export const normOps: OpDef[] = [layerNormOp, batchNormOp, instanceNormOp, mvnOp, lrnOp];
+export const normOps: OpDef[] = [layerNormOp, rmsNormOp, batchNormOp, instanceNormOp, mvnOp, lrnOp];

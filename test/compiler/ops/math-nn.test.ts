@@ -194,6 +194,13 @@ describe('other normalisations, pools and losses', () => {
     expect(rv.toArray()).toEqual([1, 2.5]);
   });
 
+  it('RMSNormalization-23 divides by the root mean square', () => {
+    const r = Math.sqrt(12.5);
+    const y = eval1('RMSNormalization', [f32([2, 2], [3, 4, 0, 0]), f32([2], [1, 2])], { opset: 23, attrs: { epsilon: 0 } });
+    expectClose(y.toArray().slice(0, 2), [3 / r, 8 / r]);
+    expect(shapeStr(inferOp('RMSNormalization', [info('float32', [b, s, 64]), info('float16', [64])], { opset: 23 })[0].shape)).toBe('[batch, seq, 64]');
+  });
+
   it('InstanceNormalization, MeanVarianceNormalization, Global pools', () => {
     const x = f32([1, 2, 2], [0, 2, 5, 5]);
     expectClose(eval1('InstanceNormalization', [x, f32([2], [1, 2]), f32([2], [0, 1])], { attrs: { epsilon: 1e-12 } }).toArray(), [-1, 1, 1, 1]);

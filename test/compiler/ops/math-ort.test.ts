@@ -174,6 +174,8 @@ const CASES: Record<string, Case> = {
     inputs: [{ dtype: 'uint8', shape: [3, 4], gen: 'byte' }, { dtype: 'uint8', shape: [4, 2], gen: 'byte' }, { dtype: 'uint8', shape: [], init: [100] }, { dtype: 'uint8', shape: [2], init: [3, 200] }],
   },
   'Det batched 3x3': { op: 'Det', opset: 11, inputs: [F([2, 3, 3])] },
+  'RMSNormalization-23 axis -1': { op: 'RMSNormalization', opset: 23, attrs: { epsilon: 1e-4 }, inputs: [F([2, 3, 8], ['N', 'S', null]), F([8])] },
+  'RMSNormalization-23 axis 1': { op: 'RMSNormalization', opset: 23, attrs: { axis: 1 }, inputs: [F([2, 3, 4]), F([3, 4])] },
   'InstanceNormalization': { op: 'InstanceNormalization', inputs: [F([2, 3, 5]), F([3]), F([3])] },
   'NegativeLogLikelihoodLoss weighted, ignore 1': {
     op: 'NegativeLogLikelihoodLoss', opset: 13, attrs: { ignore_index: 1 },
