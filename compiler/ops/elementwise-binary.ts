@@ -1,18 +1,18 @@
 /**
  * Binary elementwise ONNX ops with multidirectional broadcasting: arithmetic (Add, Sub, Mul, Div,
  * Pow, Mod, PRelu, BitShift), comparisons (Equal, Less, LessOrEqual, Greater, GreaterOrEqual →
- * bool) and logic (And, Or, Xor). Integer semantics follow C: Div truncates toward zero, int32
+ * bool), logic (And, Or, Xor) and bitwise ops (BitwiseAnd/Or/Xor). Integer semantics follow C: Div truncates toward zero, int32
  * products wrap. Add/Sub/Mul/Div and the comparisons also compute symbolic `known` contents, for
  * the shape arithmetic exporters emit (`Div(Gather(Shape(x), 2), 64)`, `Equal(shape, -1)`).
  */
-import { isFloat, type DType } from '../../runtime/dtype.js';
+import { isFloat, isInteger, type DType } from '../../runtime/dtype.js';
 import { storeRounded, Tensor } from '../../runtime/tensor.js';
 import { dimAdd, dimFloorDiv, dimMul, dimSub, type Dim } from '../ir/dim.js';
 import { dimBounds, sameDtype, symKnown } from './math-common.js';
 import type { OpContext, OpDef } from './registry.js';
 import { broadcastShapes, mapBroadcast, req } from './util.js';
 
-type Accepts = 'numeric' | 'bool' | 'any' | 'uint';
+type Accepts = 'numeric' | 'bool' | 'any' | 'uint' | 'int';
 
 interface BinarySpec {
   since: number[];
@@ -34,6 +34,7 @@ function accepted(accepts: Accepts, d: DType): boolean {
     case 'numeric': return d !== 'bool' && d !== 'string';
     case 'bool': return d === 'bool';
     case 'uint': return d === 'uint8' || d === 'uint16' || d === 'uint32' || d === 'uint64';
+    case 'int': return isInteger(d);
     case 'any': return d !== 'string';
   }
 }
@@ -115,6 +116,22 @@ const compare = (name: string, since: number[], f: (a: number, b: number) => boo
 const logic = (name: string, f: (a: boolean, b: boolean) => boolean): OpDef =>
   binary(name, { since: [7], accepts: 'bool', fn: () => (a, b) => (f(a !== 0, b !== 0) ? 1 : 0) });
 
+/**
+ * A bitwise operation for an integer dtype: JS's 32-bit operators where storage is 32 bits or
+ * narrower (the typed array wraps the result), BigInt at 64-bit width for the float64-held types.
+ */
+export function bitwise(d: DType, small: (a: number, b: number) => number, wide: (a: bigint, b: bigint) => bigint): (a: number, b: number) => number {
+  if (d === 'int64') return (a, b) => Number(BigInt.asIntN(64, wide(BigInt(a), BigInt(b))));
+  if (d === 'uint64' || d === 'uint32') {
+    const bits = d === 'uint64' ? 64 : 32;
+    return (a, b) => Number(BigInt.asUintN(bits, wide(BigInt(a), BigInt(b))));
+  }
+  return small;
+}
+
+const bitwiseOp = (name: string, small: (a: number, b: number) => number, wide: (a: bigint, b: bigint) => bigint): OpDef =>
+  binary(name, { since: [18], accepts: 'int', fn: (_ctx, d) => bitwise(d, small, wide) });
+
 export const binaryOps: OpDef[] = [
   binary('Add', { since: [7, 13, 14], fn: arith((a, b) => a + b), sym: () => dimAdd }),
   binary('Sub', { since: [7, 13, 14], fn: arith((a, b) => a - b), sym: () => dimSub }),
@@ -168,4 +185,7 @@ export const binaryOps: OpDef[] = [
   logic('And', (a, b) => a && b),
   logic('Or', (a, b) => a || b),
   logic('Xor', (a, b) => a !== b),
+  bitwiseOp('BitwiseAnd', (a, b) => a & b, (a, b) => a & b),
+  bitwiseOp('BitwiseOr', (a, b) => a | b, (a, b) => a | b),
+  bitwiseOp('BitwiseXor', (a, b) => a ^ b, (a, b) => a ^ b),
 ];

@@ -2,23 +2,24 @@
  * Unary elementwise ONNX ops: arithmetic (Neg, Abs, Sqrt, Reciprocal, Floor, Ceil, Round, Sign),
  * transcendental (Exp, Log, Erf, trigonometric and hyperbolic), activations (Relu, Sigmoid, Tanh,
  * LeakyRelu, Elu, Selu, Celu, HardSigmoid, HardSwish, Softplus, Softsign, ThresholdedRelu, Shrink,
- * Mish, Gelu) and predicates (IsNaN, IsInf, Not). Each is one table row: since-versions, the
- * scalar function (built from the node's attributes), and what input types it accepts. Output
- * shape is the input's; output dtype the input's, or bool for predicates.
+ * Mish, Gelu), predicates (IsNaN, IsInf, Not) and BitwiseNot. Each is one table row: since-versions,
+ * the scalar function (built from the node's attributes and dtype), and what input types it
+ * accepts. Output shape is the input's; output dtype the input's, or bool for predicates.
  */
-import { isFloat, type DType } from '../../runtime/dtype.js';
+import { isFloat, isInteger, type DType } from '../../runtime/dtype.js';
 import { dimNeg, dimNonNegative, type Dim } from '../ir/dim.js';
 import type { Attrs } from '../ir/attrs.js';
 import { roundHalfEven, symKnown } from './math-common.js';
+import { bitwise } from './elementwise-binary.js';
 import type { OpDef } from './registry.js';
 import { mapBroadcast, req } from './util.js';
 
-type Accepts = 'float' | 'numeric' | 'bool';
+type Accepts = 'float' | 'numeric' | 'bool' | 'int';
 
 interface UnarySpec {
   since: number[];
   /** Scalar function, built once per evaluation from the node's attributes. */
-  fn: (attrs: Attrs) => (x: number) => number;
+  fn: (attrs: Attrs, dtype: DType) => (x: number) => number;
   accepts?: Accepts;
   /** Output dtype when it is not the input's. */
   out?: DType;
@@ -33,7 +34,7 @@ function unary(name: string, spec: UnarySpec): OpDef {
     since: spec.since,
     infer(ctx) {
       const x = ctx.input(0);
-      const ok = accepts === 'bool' ? x.dtype === 'bool'
+      const ok = accepts === 'bool' ? x.dtype === 'bool' : accepts === 'int' ? isInteger(x.dtype)
         : accepts === 'float' ? isFloat(x.dtype) : x.dtype !== 'bool' && x.dtype !== 'string';
       if (!ok) ctx.fail(`input must be ${accepts === 'numeric' ? 'a numeric' : `a ${accepts}`} tensor, got ${x.dtype}`);
       const known = spec.sym ? symKnown(ctx, [x], spec.sym) : undefined;
@@ -41,7 +42,7 @@ function unary(name: string, spec: UnarySpec): OpDef {
     },
     evaluate(ctx, inputs) {
       const x = req(ctx, inputs, 0, 'X');
-      return [mapBroadcast(ctx, [x], spec.out ?? x.dtype, spec.fn(ctx.attrs))];
+      return [mapBroadcast(ctx, [x], spec.out ?? x.dtype, spec.fn(ctx.attrs, x.dtype))];
     },
   };
 }
@@ -165,4 +166,5 @@ export const unaryOps: OpDef[] = [
     },
   }),
   unary('Not', { since: [1], accepts: 'bool', fn: fixed((x) => (x ? 0 : 1)) }),
+  unary('BitwiseNot', { since: [18], accepts: 'int', fn: (_a, d) => { const f = bitwise(d, (x) => ~x, (x) => ~x); return (x) => f(x, 0); } }),
 ];

@@ -77,6 +77,9 @@ describe('binary arithmetic', () => {
     expect(eval1('Or', [t, u]).toArray()).toEqual([1, 1, 1, 0]);
     expect(eval1('Xor', [t, u]).toArray()).toEqual([0, 1, 1, 0]);
     expect(eval1('Not', [t]).toArray()).toEqual([0, 0, 1, 1]);
+    expect(eval1('BitwiseAnd', [i64([3], [12, -1, 5]), i64([3], [10, 7, -2])], { opset: 18 }).toArray()).toEqual([8, 7, 4]);
+    expect(eval1('BitwiseNot', [Tensor.from('uint8', [2], [0, 5])], { opset: 18 }).toArray()).toEqual([255, 250]);
+    expect(eval1('BitwiseNot', [i64([2], [0, 2 ** 40])], { opset: 18 }).toArray()).toEqual([-1, -(2 ** 40) - 1]);
   });
 
   it('rejects mixed input types and unbroadcastable shapes, naming them', () => {
