@@ -19,14 +19,15 @@ import { Tensor } from '../../runtime/tensor.js';
 import type { BufferEntry, Plan, Step } from '../../runtime/plan.js';
 import { PLAN_SCHEMA, PLAN_VERSION } from '../../runtime/plan.js';
 import type { StorageDType } from '../../runtime/kernels/common.js';
-import { dimEq, dimStr, isSym, shapeStr, type Dim } from '../ir/dim.js';
+import { dimEq, dimMul, dimStr, isSym, shapeStr, type Dim } from '../ir/dim.js';
 import { Graph, type Node, type Value } from '../ir/graph.js';
 import { run } from '../ir/interpret.js';
 import { constValue } from '../passes/canonicalize.js';
 import { WeightTable } from './weights.js';
 import { planMemory } from './memory.js';
 
-type Axis = 'b' | 's' | number;
+/** Graph axis roles: batch, sequence, both flattened (b-major), or a feature dim of the buffer. */
+type Axis = 'b' | 's' | 'bs' | number;
 interface Tok { kind: 'tok'; buf: string; feat: number[]; axes: Axis[] }
 interface Cache { kind: 'cache'; layer: number; newValue: Tok }
 interface PosFn { kind: 'posfn'; value: Value }
@@ -95,20 +96,46 @@ class Lowerer {
     const axes: Axis[] = [];
     const feat: number[] = [];
     for (const d of v.type!.shape) {
-      if (dimEq(d, this.batchDim) && !axes.includes('b')) axes.push('b');
-      else if (dimEq(d, this.seqDim) && !axes.includes('s')) axes.push('s');
+      const role = this.role(d, axes);
+      if (role) axes.push(role);
       else if (typeof d === 'number') { axes.push(feat.length); feat.push(d); }
       else this.fail(node, `output '${v.name}' has dim ${dimStr(d)} that is neither batch, sequence nor a constant`);
     }
-    if (!axes.includes('b') || !axes.includes('s')) this.fail(node, `output '${v.name}' ${shapeStr(v.type!.shape)} is not token-wise`);
+    if (!tokenAxes(axes)) this.fail(node, `output '${v.name}' ${shapeStr(v.type!.shape)} is not token-wise`);
     return { kind: 'tok', buf: this.newBuf(v.name, prod(feat)), feat, axes };
+  }
+
+  /** The token role of a graph dim not yet used in `axes`. */
+  role(d: Dim, axes: Axis[]): Axis | undefined {
+    if (dimEq(d, this.batchDim) && !axes.includes('b')) return 'b';
+    if (dimEq(d, this.seqDim) && !axes.includes('s')) return 's';
+    if (dimEq(d, dimMul(this.batchDim, this.seqDim)) && !axes.includes('bs')) return 'bs';
+    return undefined;
   }
 
   tok(v: Value | undefined, node: Node, what: string): Tok {
     if (!v) this.fail(node, `${what} is missing`);
     const l = this.value(v);
+    if (l.kind === 'posfn') return this.materialize(v, node);
     if (l.kind !== 'tok') this.fail(node, `${what} '${v.name}' is a ${l.kind} value, expected token-wise activations`);
     return l;
+  }
+
+  readonly materialized = new Map<Value, Tok>();
+  /**
+   * A function of position_ids used as an activation (GPT-2's learned positions, any
+   * position-only subgraph): tabulate it and gather its rows by position.
+   */
+  materialize(v: Value, node: Node): Tok {
+    let t = this.materialized.get(v);
+    if (t) return t;
+    const table = this.tabulate(v, node);
+    const out = this.tokFor(v, node);
+    const w = this.weights.add(`${v.name}.table`, v.name, table);
+    this.emit({ kind: 'embedding', out: out.buf, table: w, vocab: table.shape[0], hidden: table.shape[1], indices: 'positions' }, [out.buf]);
+    t = out;
+    this.materialized.set(v, t);
+    return t;
   }
 
   constant(v: Value | undefined, node: Node, what: string): Tensor {
@@ -219,6 +246,16 @@ class Lowerer {
   }
 }
 
+/**
+ * Whether graph axes hold one row per token in (batch, seq) order: b before s, or both
+ * flattened as one b-major axis; token axes precede no feature axis they would interleave with.
+ */
+function tokenAxes(axes: Axis[]): boolean {
+  if (axes.includes('bs')) return !axes.includes('b') && !axes.includes('s');
+  const b = axes.indexOf('b'), s = axes.indexOf('s');
+  return b >= 0 && s > b;
+}
+
 /** Nodes and graph inputs a value depends on, in graph order. */
 export function ancestors(g: Graph, v: Value): { nodes: Node[]; inputs: Value[] } {
   const seen = new Set<Node>();
@@ -256,13 +293,12 @@ function view(L: Lowerer, n: Node): Lowered {
   const axes: Axis[] = [];
   const feat: number[] = [];
   for (const d of outShape) {
-    if (dimEq(d, L.batchDim) && !axes.includes('b')) axes.push('b');
-    else if (dimEq(d, L.seqDim) && !axes.includes('s')) axes.push('s');
+    const role = L.role(d, axes);
+    if (role) axes.push(role);
     else if (typeof d === 'number') { axes.push(feat.length); feat.push(d); }
-    else L.fail(n, `reshape to ${shapeStr(outShape)} merges the batch or sequence axis`);
+    else L.fail(n, `reshape to ${shapeStr(outShape)} mixes the batch or sequence axis with features`);
   }
-  const bi = (xs: Axis[]) => xs.indexOf('b') < xs.indexOf('s');
-  if (!axes.includes('b') || !axes.includes('s') || bi(axes) !== bi(src.axes) || prod(feat) !== prod(src.feat)) {
+  if (!tokenAxes(axes) || !tokenAxes(src.axes) || prod(feat) !== prod(src.feat)) {
     L.fail(n, `reshape ${shapeStr(inShape)} → ${shapeStr(outShape)} does not keep one row per token`);
   }
   return { kind: 'tok', buf: src.buf, feat, axes };
