@@ -31,7 +31,11 @@ export interface RunConfig {
 
 export interface Outcome { tokens: number[]; reason: string; error?: string; cached: number; preemptions: number }
 
-export interface RunResult { outcomes: Map<number, Outcome>; steps: number; preemptions: number; maxTokensInStep: number; maxSeqsInStep: number }
+export interface RunResult {
+  outcomes: Map<number, Outcome>; steps: number; preemptions: number; maxTokensInStep: number; maxSeqsInStep: number;
+  /** Logit indices beyond one per row: draft tokens verified. */
+  draftLogits: number;
+}
 
 export const VOCAB = 64;
 
@@ -42,7 +46,7 @@ export function runWorkload(reqs: readonly WorkRequest[], cfg: RunConfig): RunRe
   const params = new Map<number | string, ResolvedSampling>();
   const seqs = new Map<number, Sequence>();
   const order = [...reqs].sort((a, b) => a.arrival - b.arrival || a.id - b.id);
-  let next = 0, step = 0, maxT = 0, maxB = 0;
+  let next = 0, step = 0, maxT = 0, maxB = 0, drafts = 0;
   const limit = 100_000;
   while (next < order.length || sched.hasWork()) {
     if (step > limit) throw new Error(`workload did not finish in ${limit} steps`);
@@ -64,6 +68,7 @@ export function runWorkload(reqs: readonly WorkRequest[], cfg: RunConfig): RunRe
     backend.copy(st.copies);
     const logits = backend.forward(b);
     const sampled = new Int32Array(b.logitIndices.length);
+    drafts += sampled.length - new Set(st.logitRows).size;
     for (let i = 0; i < sampled.length; i++) {
       const s = st.seqs[st.logitRows[i]], pos = b.positions[b.logitIndices[i]] + 1;
       const row = logits.subarray(i * VOCAB, (i + 1) * VOCAB);
@@ -79,5 +84,5 @@ export function runWorkload(reqs: readonly WorkRequest[], cfg: RunConfig): RunRe
     if (s.status !== 'finished') throw new Error(`request ${id} did not finish (${s.status})`);
     outcomes.set(id, { tokens: [...s.outputTokens], reason: s.finishReason!, error: s.error, cached: s.numCachedTokens, preemptions: s.numPreemptions });
   }
-  return { outcomes, steps: step, preemptions: sched.numPreemptions, maxTokensInStep: maxT, maxSeqsInStep: maxB };
+  return { outcomes, steps: step, preemptions: sched.numPreemptions, maxTokensInStep: maxT, maxSeqsInStep: maxB, draftLogits: drafts };
 }
