@@ -11,8 +11,9 @@
  *   'half'        (x_i, x_{i+R/2})   rotate_half: GPT-NeoX, Hugging Face LLaMA
  *   'interleaved' (x_{2i}, x_{2i+1}) GPT-J
  * cos/sin come from `table` [P, R/2] when given (the graph's own cache, whatever its dtype),
- * else are computed in fp32 exactly as Hugging Face does: invFreq = 1 / theta^(2i/R) in fp32,
- * freq = fp32(pos · invFreq), cos/sin of it rounded to fp32. The rotation runs in fp64 on the
+ * else are computed in fp32 exactly as Hugging Face does: invFreq = 1 / theta^(2i/R) in fp32
+ * (or the given `invFreq`, e.g. Llama 3's rescaled one), freq = fp32(pos · invFreq), cos/sin of
+ * it rounded to fp32. The rotation runs in fp64 on the
  * stored q/k and is rounded once to `dtype`. (Hugging Face additionally casts cos/sin to the
  * activation dtype and rounds after each multiply; that is within tolerance, not the spec.)
  */
@@ -40,8 +41,10 @@ export interface Args {
   /** Rotated dims R (default D). */
   rotaryDim?: number;
   style: RopeStyle;
-  /** Frequency base (default 10000); unused when `table` is given. */
+  /** Frequency base (default 10000); unused when `table` or `invFreq` is given. */
   theta?: number;
+  /** [R/2] inverse frequencies, replacing theta^(−2i/R) (scaled RoPE variants). */
+  invFreq?: Float32Array;
   table?: CosSinTable;
   dtype: StorageDType;
 }
@@ -85,7 +88,9 @@ export function reference(a: Args): void {
     checkLength('rope', 'table.cos', a.table.cos, { P: a.table.P, 'R/2': half });
     checkLength('rope', 'table.sin', a.table.sin, { P: a.table.P, 'R/2': half });
   }
-  const inv = a.table ? undefined : invFreq(R, a.theta ?? 10000);
+  if (a.table && a.invFreq) throw new Error('rope: give table or invFreq, not both');
+  if (a.invFreq) checkLength('rope', 'invFreq', a.invFreq, { 'R/2': half });
+  const inv = a.table ? undefined : a.invFreq ?? invFreq(R, a.theta ?? 10000);
   const r = storeRounder(a.dtype);
   // Pair i of a head at offset o is (o + lo(i), o + hi(i)).
   const stride = a.style === 'half' ? 1 : 2, partner = a.style === 'half' ? half : 1;

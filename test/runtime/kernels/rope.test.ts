@@ -88,6 +88,13 @@ describe('rope', () => {
     reference({ ...b, positions, T, Hq, Hkv, D, rotaryDim: R, style: 'half', table: cosSinTable(2048, R, 1e4), dtype: 'float16' });
     expect(sameBits(a.q, b.q) && sameBits(a.k, b.k)).toBe(true);
   });
+  it('an explicit invFreq replaces theta (scaled RoPE)', () => {
+    const x = Float32Array.of(1, 0, 1, 0), q = x.slice(), k = x.slice();
+    reference({ q, k, positions: Int32Array.of(2), T: 1, Hq: 1, Hkv: 1, D: 4, style: 'interleaved', invFreq: Float32Array.of(0.5, 0.25), dtype: 'float32' });
+    expectClose(q, [Math.cos(1), Math.sin(1), Math.cos(0.5), Math.sin(0.5)], 1e-7);
+    expect(() => reference({ q, k, positions: Int32Array.of(2), T: 1, Hq: 1, Hkv: 1, D: 4, style: 'half', invFreq: Float32Array.of(1), dtype: 'float32' }))
+      .toThrow(/rope: invFreq has 1 elements, expected 2/);
+  });
   it('q·k depends only on the distance between positions', () => {
     const rng = mulberry32(9), D = 32;
     const qv = randArray(rng, D), kv = randArray(rng, D);
