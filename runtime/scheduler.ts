@@ -140,6 +140,7 @@ export class Scheduler {
   private rows: Sequence[] = [];
   private rowNew: Int32Array;
   private rowLogit: Int32Array; // first logit index of the row, -1 when it has none
+  private rowStart: Int32Array; // numComputed of the row's sequence when scheduled
   private rowTable: Int32Array[] = [];
   private tokens: Int32Array;
   private positions: Int32Array;
@@ -162,7 +163,7 @@ export class Scheduler {
     this.tokens = new Int32Array(T); this.positions = new Int32Array(T); this.slots = new Int32Array(T);
     this.logits = new Int32Array(T); this.logitRows = new Int32Array(T);
     this.seqStarts = new Int32Array(B + 1); this.contextLens = new Int32Array(B);
-    this.rowNew = new Int32Array(B); this.rowLogit = new Int32Array(B);
+    this.rowNew = new Int32Array(B); this.rowLogit = new Int32Array(B); this.rowStart = new Int32Array(B);
   }
 
   get numWaiting(): number { return this.waiting.length; }
@@ -272,7 +273,9 @@ export class Scheduler {
         if (drafts > 0) { s.draft = new Int32Array(0); this.kv.truncate(s.id, s.numComputed); }
         if (done) finished.push(s);
       }
-      this.kv.cacheFullBlocks(s.id, s.tokens, s.numComputed);
+      // Register newly filled blocks: only when this step crossed a block boundary.
+      const bs = this.config.blockSize;
+      if (((s.numComputed / bs) | 0) !== ((this.rowStart[r] / bs) | 0)) this.kv.cacheFullBlocks(s.id, s.tokens, s.numComputed);
     }
     if (finished.length > 0) {
       for (const s of finished) this.kv.free(s.id);
@@ -319,9 +322,10 @@ export class Scheduler {
 
   /** Add row `s` with its next `n` tokens (real tokens, then draft tokens) to the step. */
   private emit(s: Sequence, n: number): void {
-    const r = this.B++, bs = this.config.blockSize, start = s.numComputed, table = this.kv.blockTable(s.id);
+    const r = this.B++, bs = this.config.blockSize, start = s.numComputed, table = this.kv.rawBlockTable(s.id);
     this.rows[r] = s;
     this.rowNew[r] = n;
+    this.rowStart[r] = start;
     this.rowTable[r] = table;
     this.seqStarts[r] = this.T;
     this.contextLens[r] = start + n;
@@ -348,10 +352,7 @@ export class Scheduler {
     for (let r = 0; r < B; r++) maxBlocks = Math.max(maxBlocks, Math.ceil(this.contextLens[r] / bs));
     if (this.tables.length < B * maxBlocks) this.tables = new Int32Array(Math.max(B * maxBlocks, 2 * this.tables.length));
     const tables = this.tables.subarray(0, B * maxBlocks).fill(-1);
-    for (let r = 0; r < B; r++) {
-      const t = this.rowTable[r], n = Math.ceil(this.contextLens[r] / bs);
-      tables.set(n === t.length ? t : t.subarray(0, n), r * maxBlocks);
-    }
+    for (let r = 0; r < B; r++) tables.set(this.rowTable[r].subarray(0, Math.ceil(this.contextLens[r] / bs)), r * maxBlocks);
     return {
       batch: {
         tokens: this.tokens.subarray(0, this.T), positions: this.positions.subarray(0, this.T),

@@ -18,6 +18,8 @@
  * at least one token is computed and yields the logits to sample from (as vLLM does).
  */
 
+import { BlockHashTable } from './hash-table.js';
+
 /** Copy block `src` into block `dst` (all layers, K and V) before the next forward. */
 export interface CopyOp { src: number; dst: number }
 
@@ -53,15 +55,16 @@ function fmix32(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/** One murmur3 round (lane a) and one xxhash32 round (lane b) absorbing word t. */
+const mix32a = (a: number, t: number): number => (Math.imul(rotl(a ^ Math.imul(rotl(Math.imul(t, 0xcc9e2d51), 15), 0x1b873593), 13), 5) + 0xe6546b64) | 0;
+const mix32b = (b: number, t: number): number => Math.imul(rotl((b + Math.imul(t, 0x85ebca77)) | 0, 13), 0x9e3779b1);
+
 /** 53-bit hash of `tokens[start..start+n)` chained from `parent` (a previous result or ROOT_HASH). */
 export function hashBlockTokens(parent: number, tokens: ArrayLike<number>, start: number, n: number): number {
-  let a = (parent >>> 0) ^ 0x9747b28c, b = Math.floor(parent / TWO32) ^ 0x165667b1;
-  for (let i = start; i < start + n; i++) {
-    const t = tokens[i] | 0;
-    a ^= Math.imul(rotl(Math.imul(t, 0xcc9e2d51), 15), 0x1b873593);
-    a = (Math.imul(rotl(a, 13), 5) + 0xe6546b64) | 0;
-    b = Math.imul(rotl((b + Math.imul(t, 0x85ebca77)) | 0, 13), 0x9e3779b1);
-  }
+  // Both lanes see every word: the parent's two halves, then the tokens.
+  let a = mix32a(mix32a(0x9747b28c, parent >>> 0), Math.floor(parent / TWO32) | 0);
+  let b = mix32b(mix32b(0x165667b1, parent >>> 0), Math.floor(parent / TWO32) | 0);
+  for (let i = start; i < start + n; i++) { a = mix32a(a, tokens[i] | 0); b = mix32b(b, tokens[i] | 0); }
   return (fmix32(a ^ n) >>> 11) * TWO32 + fmix32(b ^ n);
 }
 
@@ -72,8 +75,10 @@ export class KvBlockManager {
   private readonly blockHash: Float64Array; // -1 when the block's content has no hash
   private readonly parentHash: Float64Array;
   private readonly blockTokens: Int32Array; // tokens of hashed blocks, to verify hits
-  private readonly cache = new Map<number, number>(); // hash → block
+  private readonly cache: BlockHashTable; // hash → block
   private readonly seqs = new Map<number | string, SeqBlocks>();
+  private lastId: number | string | undefined; // one-entry lookup cache: the scheduler makes
+  private lastSeq: SeqBlocks | undefined; //      several calls in a row for the same sequence
   private numFree: number;
   private queried = 0;
   private hits = 0;
@@ -88,6 +93,7 @@ export class KvBlockManager {
     this.blockHash = new Float64Array(numBlocks).fill(-1);
     this.parentHash = new Float64Array(numBlocks).fill(-1);
     this.blockTokens = new Int32Array(prefixCaching ? numBlocks * blockSize : 0);
+    this.cache = new BlockHashTable(prefixCaching ? numBlocks : 0);
     const S = numBlocks;
     this.prev[S] = this.next[S] = S;
     for (let b = 0; b < numBlocks; b++) this.pushTail(b);
@@ -102,6 +108,8 @@ export class KvBlockManager {
   numTokens(seqId: number | string): number { return this.seq(seqId).numTokens; }
   /** The sequence's blocks, in order (a view: valid until its next change). */
   blockTable(seqId: number | string): Int32Array { const s = this.seq(seqId); return s.blocks.subarray(0, s.numBlocks); }
+  /** The array behind blockTable (no allocation): its first numSeqBlocks entries are the table. */
+  rawBlockTable(seqId: number | string): Int32Array { return this.seq(seqId).blocks; }
   numSeqBlocks(seqId: number | string): number { return this.seq(seqId).numBlocks; }
   /** Whether a new sequence of `numTokens` tokens fits in the free blocks (not counting cache hits). */
   canAllocate(numTokens: number): boolean { return this.blocksFor(numTokens) <= this.numFree; }
@@ -152,7 +160,7 @@ export class KvBlockManager {
    */
   appendSlots(seqId: number | string, n: number): CopyOp | null {
     const s = this.seq(seqId);
-    if (!this.canAppend(seqId, n)) throw new Error(`KvBlockManager: sequence ${seqId} needs ${n} more slots, ${this.numFree} free blocks do not suffice`);
+    if (this.blocksFor(s.numTokens + n) - s.numBlocks + (this.needsCopy(s, n) ? 1 : 0) > this.numFree) throw new Error(`KvBlockManager: sequence ${seqId} needs ${n} more slots, ${this.numFree} free blocks do not suffice`);
     let copy: CopyOp | null = null;
     if (this.needsCopy(s, n)) {
       const src = s.blocks[s.numBlocks - 1], dst = this.takeFree();
@@ -179,7 +187,7 @@ export class KvBlockManager {
       this.blockHash[b] = h;
       this.parentHash[b] = parent;
       for (let j = 0; j < bs; j++) this.blockTokens[b * bs + j] = tokens[i * bs + j];
-      if (!this.cache.has(h)) this.cache.set(h, b);
+      if (this.cache.get(h) < 0) this.cache.add(h, b);
     }
     if (full > s.numHashed) s.numHashed = full;
   }
@@ -209,6 +217,7 @@ export class KvBlockManager {
     if (!s) throw new Error(`KvBlockManager: free of sequence ${seqId}, which holds no blocks (double free or unknown sequence)`);
     for (let i = s.numBlocks - 1; i >= 0; i--) this.release(s.blocks[i]);
     this.seqs.delete(seqId);
+    if (this.lastSeq === s) this.lastId = this.lastSeq = undefined;
   }
 
   stats(): KvStats {
@@ -242,12 +251,15 @@ export class KvBlockManager {
     if (inList !== this.numFree) throw new Error(`KvBlockManager: free list has ${inList} blocks, free count says ${this.numFree}`);
     for (let b = 0; b < this.numBlocks; b++)
       if (users[b] !== this.refCount[b]) throw new Error(`KvBlockManager: block ${b} has ref count ${this.refCount[b]} but ${users[b]} users`);
-    for (const [h, b] of this.cache) if (this.blockHash[b] !== h) throw new Error(`KvBlockManager: cache entry for block ${b} has a stale hash`);
+    for (const [h, b] of this.cache.entries()) if (this.blockHash[b] !== h) throw new Error(`KvBlockManager: cache entry for block ${b} has a stale hash`);
   }
 
   private seq(seqId: number | string): SeqBlocks {
+    if (seqId === this.lastId && this.lastSeq) return this.lastSeq;
     const s = this.seqs.get(seqId);
     if (!s) throw new Error(`KvBlockManager: unknown sequence ${seqId} (never allocated, or already freed)`);
+    this.lastId = seqId;
+    this.lastSeq = s;
     return s;
   }
 
@@ -270,7 +282,7 @@ export class KvBlockManager {
     for (; i < max; i++) {
       const h = hashBlockTokens(parent, tokens, i * bs, bs);
       const b = this.cache.get(h);
-      if (b === undefined || this.parentHash[b] !== parent) break;
+      if (b < 0 || this.parentHash[b] !== parent) break;
       let same = true;
       for (let j = 0; j < bs && same; j++) same = this.blockTokens[b * bs + j] === tokens[i * bs + j];
       if (!same) break;

@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { BlockHashTable } from '../../runtime/kv/hash-table.js';
 import { hashBlockTokens, KvBlockManager } from '../../runtime/kv/block-manager.js';
 
 describe('KvBlockManager', () => {
@@ -172,5 +173,23 @@ describe('KvBlockManager model', () => {
     }), { numRuns: 300 });
     expect(copies).toBeGreaterThan(0);
     expect(hits).toBeGreaterThan(0);
+  });
+});
+
+describe('BlockHashTable', () => {
+  it('behaves as a Map under random add/delete/get, with colliding home slots', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.constantFrom('add', 'del'), fc.integer({ min: 0, max: 40 }))), (ops) => {
+      const t = new BlockHashTable(32), m = new Map<number, number>();
+      // keys sharing their low bits, so probe runs overlap and wrap
+      const key = (k: number): number => (k % 5) * 2 ** 40 + ((k * 16 + 60) & 63);
+      ops.forEach(([op, k], v) => {
+        const h = key(k);
+        if (op === 'add' && !m.has(h) && m.size < 32) { t.add(h, v); m.set(h, v); }
+        if (op === 'del') expect(t.delete(h)).toBe(m.delete(h));
+        for (let j = 0; j <= 40; j++) expect(t.get(key(j))).toBe(m.get(key(j)) ?? -1);
+      });
+      expect(t.size).toBe(m.size);
+      expect(new Map(t.entries())).toEqual(m);
+    }));
   });
 });
