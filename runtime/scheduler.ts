@@ -60,6 +60,8 @@ export class Sequence {
   /** Why it was rejected or aborted. */
   error?: string;
   numPreemptions = 0;
+  /** Bumped whenever its block table changes other than by growing (admission, rollback). */
+  tableEpoch = 0;
   /** Prompt tokens found in the prefix cache at the last admission. */
   numCachedTokens = 0;
   /** Draft tokens to verify in its next decode row (see Scheduler.setDraft). */
@@ -149,7 +151,13 @@ export class Scheduler {
   private logitRows: Int32Array;
   private seqStarts: Int32Array;
   private contextLens: Int32Array;
+  // Block tables persist between steps (B × stride, stride sticky): a row whose sequence and
+  // table epoch are unchanged only gets its new entries written, not its whole table.
   private tables = new Int32Array(0);
+  private stride = 0;
+  private rowSeq: (Sequence | undefined)[] = [];
+  private rowEpoch: Int32Array;
+  private rowLen: Int32Array; // entries of the persistent row that are set; the rest are -1
   private copies: CopyOp[] = [];
 
   constructor(config: SchedulerConfig) {
@@ -164,6 +172,7 @@ export class Scheduler {
     this.logits = new Int32Array(T); this.logitRows = new Int32Array(T);
     this.seqStarts = new Int32Array(B + 1); this.contextLens = new Int32Array(B);
     this.rowNew = new Int32Array(B); this.rowLogit = new Int32Array(B); this.rowStart = new Int32Array(B);
+    this.rowEpoch = new Int32Array(B); this.rowLen = new Int32Array(B);
   }
 
   get numWaiting(): number { return this.waiting.length; }
@@ -270,7 +279,7 @@ export class Scheduler {
         let done = false;
         for (let j = 0; j < accepted && !done; j++) done = this.append(s, s.draft[j]);
         if (!done) done = this.append(s, sampled[li + accepted]);
-        if (drafts > 0) { s.draft = new Int32Array(0); this.kv.truncate(s.id, s.numComputed); }
+        if (drafts > 0) { s.draft = new Int32Array(0); this.kv.truncate(s.id, s.numComputed); s.tableEpoch++; }
         if (done) finished.push(s);
       }
       // Register newly filled blocks: only when this step crossed a block boundary.
@@ -291,6 +300,7 @@ export class Scheduler {
     this.waiting.shift();
     s.numComputed = s.numCachedTokens = cached;
     s.status = 'running';
+    s.tableEpoch++;
     this.running.push(s);
     return cached;
   }
@@ -348,21 +358,39 @@ export class Scheduler {
   private build(): ScheduledStep {
     const B = this.B, bs = this.config.blockSize;
     this.seqStarts[B] = this.T;
-    let maxBlocks = 1;
-    for (let r = 0; r < B; r++) maxBlocks = Math.max(maxBlocks, Math.ceil(this.contextLens[r] / bs));
-    if (this.tables.length < B * maxBlocks) this.tables = new Int32Array(Math.max(B * maxBlocks, 2 * this.tables.length));
-    const tables = this.tables.subarray(0, B * maxBlocks).fill(-1);
-    for (let r = 0; r < B; r++) tables.set(this.rowTable[r].subarray(0, Math.ceil(this.contextLens[r] / bs)), r * maxBlocks);
+    let need = 1;
+    for (let r = 0; r < B; r++) need = Math.max(need, Math.ceil(this.contextLens[r] / bs));
+    if (need > this.stride || 4 * need < this.stride) this.relayout(need);
+    const M = this.stride, tables = this.tables.subarray(0, B * M);
+    for (let r = 0; r < B; r++) {
+      const s = this.rows[r], t = this.rowTable[r], n = Math.ceil(this.contextLens[r] / bs), off = r * M, len = this.rowLen[r];
+      const from = this.rowSeq[r] === s && this.rowEpoch[r] === s.tableEpoch ? Math.max(0, Math.min(len, n) - 1) : 0;
+      for (let j = from; j < n; j++) tables[off + j] = t[j];
+      if (len > n) tables.fill(-1, off + n, off + len);
+      this.rowSeq[r] = s;
+      this.rowEpoch[r] = s.tableEpoch;
+      this.rowLen[r] = n;
+    }
     return {
       batch: {
         tokens: this.tokens.subarray(0, this.T), positions: this.positions.subarray(0, this.T),
         seqStarts: this.seqStarts.subarray(0, B + 1), contextLens: this.contextLens.subarray(0, B),
-        blockTables: tables, maxBlocksPerSeq: maxBlocks, slotMapping: this.slots.subarray(0, this.T),
+        blockTables: tables, maxBlocksPerSeq: M, slotMapping: this.slots.subarray(0, this.T),
         logitIndices: this.logits.subarray(0, this.L),
       },
       copies: this.copies,
       seqs: this.rows.slice(0, B),
       logitRows: this.logitRows.subarray(0, this.L),
     };
+  }
+
+  /** New stride for the persistent block tables (rounded up to 16 blocks): every row is rewritten. */
+  private relayout(need: number): void {
+    this.stride = Math.ceil(need / 16) * 16;
+    const size = this.config.maxSeqs * this.stride;
+    if (this.tables.length < size) this.tables = new Int32Array(size);
+    this.tables.fill(-1);
+    this.rowSeq.fill(undefined);
+    this.rowLen.fill(0);
   }
 }

@@ -63,6 +63,13 @@ export function runWorkload(reqs: readonly WorkRequest[], cfg: RunConfig): RunRe
     validateBatch(b, cfg.blockSize, cfg.numBlocks, VOCAB);
     if (b.tokens.length > cfg.maxBatchedTokens) throw new Error(`step ${step}: ${b.tokens.length} tokens > budget ${cfg.maxBatchedTokens}`);
     if (st.seqs.length > cfg.maxSeqs) throw new Error(`step ${step}: ${st.seqs.length} sequences > maxSeqs ${cfg.maxSeqs}`);
+    // Block tables: exactly each sequence's blocks, then -1.
+    for (let r = 0; r < st.seqs.length; r++) {
+      const want = [...sched.kv.blockTable(st.seqs[r].id)];
+      const row = [...b.blockTables.subarray(r * b.maxBlocksPerSeq, (r + 1) * b.maxBlocksPerSeq)];
+      const n = Math.ceil(b.contextLens[r] / cfg.blockSize);
+      if (want.length !== n || row.some((x, j) => x !== (j < n ? want[j] : -1))) throw new Error(`step ${step}: block table row ${r} is [${row}], blocks [${want}]`);
+    }
     maxT = Math.max(maxT, b.tokens.length);
     maxB = Math.max(maxB, st.seqs.length);
     backend.copy(st.copies);
