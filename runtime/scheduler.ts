@@ -20,9 +20,13 @@
  * A request whose prompt + max tokens exceed the whole cache is rejected when added, so every
  * admitted request can always finish alone, and preemption always terminates.
  * Logits: the last token of a sequence whose prefill completes this step, every decode token and
- * every draft token. Cost per step is O(tokens + block-table entries): typed arrays are reused.
+ * every draft token. Cost per step is O(tokens + sequences + new block-table entries): typed
+ * arrays are reused, and a batch row that keeps its sequence from the last step only gets the
+ * block-table entries added since (a finished request shifts the rows after it: those are
+ * rewritten whole). scheduler-bench.ts measures it at 256 running decodes.
  */
 import type { RaggedBatch } from './batch.js';
+import { Deque } from './deque.js';
 import { KvBlockManager, type CopyOp } from './kv/block-manager.js';
 
 export type SchedulerPolicy = 'continuous' | 'static';
@@ -36,7 +40,7 @@ export interface SchedulerConfig {
   prefixCaching?: boolean;
 }
 
-export interface Request {
+export interface SchedulerRequest {
   id: number | string;
   prompt: ArrayLike<number>;
   maxTokens: number;
@@ -70,7 +74,7 @@ export class Sequence {
   readonly maxTokens: number;
   readonly numSpeculativeTokens: number;
 
-  constructor(readonly id: number | string, req: Request) {
+  constructor(readonly id: number | string, req: SchedulerRequest) {
     this.promptLen = req.prompt.length;
     this.maxTokens = req.maxTokens;
     this.numSpeculativeTokens = req.numSpeculativeTokens ?? 0;
@@ -92,39 +96,6 @@ export interface ScheduledStep {
   seqs: Sequence[];
   /** The batch row of each logit index. */
   logitRows: Int32Array;
-}
-
-/** A ring buffer: FCFS waiting queue that preemption pushes to the front of. */
-class Deque<T> {
-  private buf: (T | undefined)[] = new Array(16);
-  private head = 0;
-  length = 0;
-  peek(): T | undefined { return this.buf[this.head]; }
-  at(i: number): T { return this.buf[(this.head + i) % this.buf.length] as T; }
-  pushBack(x: T): void { this.grow(); this.buf[(this.head + this.length++) % this.buf.length] = x; }
-  pushFront(x: T): void { this.grow(); this.head = (this.head - 1 + this.buf.length) % this.buf.length; this.buf[this.head] = x; this.length++; }
-  shift(): T | undefined {
-    if (this.length === 0) return undefined;
-    const x = this.buf[this.head];
-    this.buf[this.head] = undefined;
-    this.head = (this.head + 1) % this.buf.length;
-    this.length--;
-    return x;
-  }
-  remove(x: T): boolean {
-    const items: T[] = [];
-    let found = false;
-    while (this.length > 0) { const y = this.shift() as T; if (y === x) found = true; else items.push(y); }
-    for (const y of items) this.pushBack(y);
-    return found;
-  }
-  private grow(): void {
-    if (this.length < this.buf.length) return;
-    const b: (T | undefined)[] = new Array(this.buf.length * 2);
-    for (let i = 0; i < this.length; i++) b[i] = this.at(i);
-    this.buf = b;
-    this.head = 0;
-  }
 }
 
 export class Scheduler {
@@ -181,7 +152,7 @@ export class Scheduler {
   get(id: number | string): Sequence | undefined { return this.all.get(id); }
 
   /** Queue a request. Returns its state: 'finished' with reason 'rejected' when it can never fit. */
-  add(req: Request): Sequence {
+  add(req: SchedulerRequest): Sequence {
     const id = req.id;
     if (this.all.has(id)) throw new Error(`Scheduler: request ${id} is already queued or running`);
     if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) throw new Error(`Scheduler: request ${id}: maxTokens must be a positive integer, got ${req.maxTokens}`);

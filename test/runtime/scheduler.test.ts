@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { Deque } from '../../runtime/deque.js';
 import { Scheduler } from '../../runtime/scheduler.js';
 import { type RunConfig, runWorkload, VOCAB, type WorkRequest } from './workload.js';
 
@@ -218,5 +219,22 @@ describe('Scheduler', () => {
       s.postprocess(new Int32Array(step.batch.logitIndices.length).fill(9));
     }
     expect(rows).toEqual(['ab', 'b', 'b', 'b', 'c']);
+  });
+});
+
+describe('Deque', () => {
+  it('behaves as an array under random pushes at both ends, shifts and removes', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.constantFrom('back', 'front', 'shift', 'remove'), fc.nat(5))), (ops) => {
+      const d = new Deque<number>(), a: number[] = [];
+      for (const [op, x] of ops) {
+        if (op === 'back') { d.pushBack(x); a.push(x); }
+        else if (op === 'front') { d.pushFront(x); a.unshift(x); }
+        else if (op === 'shift') expect(d.shift()).toBe(a.shift());
+        else { const i = a.indexOf(x); expect(d.remove(x)).toBe(i >= 0); if (i >= 0) a.splice(i, 1); }
+        expect(d.length).toBe(a.length);
+        expect(d.peek()).toBe(a[0]);
+      }
+      expect(Array.from({ length: d.length }, (_, i) => d.at(i))).toEqual(a);
+    }));
   });
 });
