@@ -49,6 +49,8 @@ export interface SchedulerRequest {
   numSpeculativeTokens?: number;
 }
 
+const NO_DRAFT = new Int32Array(0);
+
 export type FinishReason = 'stop' | 'length' | 'aborted' | 'rejected';
 
 /** A request's state: its tokens (prompt then generated) and its progress through the cache. */
@@ -69,18 +71,19 @@ export class Sequence {
   /** Prompt tokens found in the prefix cache at the last admission. */
   numCachedTokens = 0;
   /** Draft tokens to verify in its next decode row (see Scheduler.setDraft). */
-  draft: Int32Array = new Int32Array(0);
+  draft: Int32Array = NO_DRAFT;
   readonly stopTokenIds: readonly number[];
   readonly maxTokens: number;
   readonly numSpeculativeTokens: number;
 
-  constructor(readonly id: number | string, req: SchedulerRequest) {
-    this.promptLen = req.prompt.length;
+  /** `promptLen` < prompt.length for a fork: it inherits generated tokens. */
+  constructor(readonly id: number | string, req: SchedulerRequest, promptLen = req.prompt.length) {
+    this.promptLen = promptLen;
     this.maxTokens = req.maxTokens;
     this.numSpeculativeTokens = req.numSpeculativeTokens ?? 0;
     this.tokens = new Int32Array(this.promptLen + this.maxTokens + this.numSpeculativeTokens);
     this.tokens.set(req.prompt);
-    this.length = this.promptLen;
+    this.length = req.prompt.length;
     this.stopTokenIds = req.stopTokenIds ?? [];
   }
 
@@ -186,6 +189,31 @@ export class Scheduler {
     s.draft = Int32Array.from(draft).subarray(0, s.numSpeculativeTokens);
   }
 
+  /**
+   * Start request `req.id` as a copy of running request `parentId` (n > 1 sampling): it shares the
+   * parent's tokens and KV blocks (copy-on-write) and goes on with its own maxTokens (counting the
+   * generated tokens it inherits) and stop tokens. Call between postprocess() and schedule().
+   */
+  fork(parentId: number | string, req: Omit<SchedulerRequest, 'prompt'>): Sequence {
+    const p = this.all.get(parentId), id = req.id;
+    const fail = (m: string): never => { throw new Error(`Scheduler: cannot fork request ${parentId} into ${id}: ${m}`); };
+    if (!p || p.status !== 'running') fail(`request ${parentId} is not running`);
+    if (this.pending) fail('a step is in flight (fork between postprocess() and schedule())');
+    if (this.all.has(id)) fail(`request ${id} exists`);
+    if (this.running.length >= this.config.maxSeqs) fail(`${this.running.length} requests run, maxSeqs is ${this.config.maxSeqs}`);
+    const parent = p!, k = req.numSpeculativeTokens ?? 0;
+    if (!Number.isInteger(req.maxTokens) || req.maxTokens <= parent.numOutput) fail(`maxTokens must be an integer above the ${parent.numOutput} inherited tokens, got ${req.maxTokens}`);
+    if (parent.promptLen + req.maxTokens + k > this.kv.capacity) fail(`${parent.promptLen + req.maxTokens + k} KV slots needed, the cache holds ${this.kv.capacity}`);
+    const s = new Sequence(id, { ...req, prompt: parent.tokens.subarray(0, parent.length) }, parent.promptLen);
+    this.kv.fork(parentId, id);
+    s.numComputed = parent.numComputed;
+    s.status = 'running';
+    s.tableEpoch++;
+    this.all.set(id, s);
+    this.running.push(s);
+    return s;
+  }
+
   /** Build the next step, or null when there is nothing to run. */
   schedule(): ScheduledStep | null {
     if (this.pending) throw new Error('Scheduler: schedule() called again before postprocess() of the previous step');
@@ -250,7 +278,8 @@ export class Scheduler {
         let done = false;
         for (let j = 0; j < accepted && !done; j++) done = this.append(s, s.draft[j]);
         if (!done) done = this.append(s, sampled[li + accepted]);
-        if (drafts > 0) { s.draft = new Int32Array(0); this.kv.truncate(s.id, s.numComputed); s.tableEpoch++; }
+        if (drafts > 0) { this.kv.truncate(s.id, s.numComputed); s.tableEpoch++; }
+        if (s.draft.length > 0) s.draft = NO_DRAFT; // used, or stale now
         if (done) finished.push(s);
       }
       // Register newly filled blocks: only when this step crossed a block boundary.
@@ -279,7 +308,7 @@ export class Scheduler {
   private preempt(s: Sequence): void {
     this.kv.free(s.id);
     s.numComputed = 0;
-    s.draft = new Int32Array(0);
+    s.draft = NO_DRAFT;
     s.status = 'waiting';
     s.numPreemptions++;
     this.numPreemptions++;

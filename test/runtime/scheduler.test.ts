@@ -1,8 +1,9 @@
 /**
  * Scheduler properties on random workloads run with the fake backend (see workload.ts, which also
- * checks every step: batch validates, budget and maxSeqs kept, ref counts equal users, no leak at
- * the end): every request ends; tokens do not depend on batching, preemption, cache size, block
- * size, policy or speculative drafts; prefix caching hits all full blocks but the last token.
+ * checks every step: batch validates, block tables exact, budget and maxSeqs kept, ref counts
+ * equal users, no leak at the end): every request ends; tokens do not depend on batching,
+ * preemption, cache size, block size, policy or speculative drafts; a fork (copy-on-write) goes on
+ * like its tokens at the fork run alone; prefix caching hits all full blocks but the last token.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -20,12 +21,14 @@ const workloadArb = fc.record({
     prefix: fc.nat(), usePrefix: fc.boolean(), suffix: fc.array(token, { maxLength: 24 }),
     maxTokens: fc.integer({ min: 1, max: 24 }), stop: fc.array(token, { maxLength: 2 }), arrival: fc.integer({ min: 0, max: 12 }),
     greedy: fc.boolean(), topK: fc.constantFrom(0, 5), topP: fc.constantFrom(1, 0.9), seed: fc.nat(),
+    fork: fc.option(fc.record({ parent: fc.nat(), afterOutputs: fc.integer({ min: 0, max: 4 }) }), { freq: 4 }),
   }), { minLength: 1, maxLength: 10 }),
 }).map(({ alphabet, prefixes, reqs }): WorkRequest[] => reqs.map((r, id) => {
   const prompt = [...(r.usePrefix ? prefixes[r.prefix % prefixes.length] : []), ...r.suffix].map((t) => t % alphabet);
   return {
     id, prompt: prompt.length > 0 ? prompt : [1], maxTokens: r.maxTokens, stop: r.stop, arrival: r.arrival,
     sampling: r.greedy ? { temperature: 0 } : { temperature: 1, top_k: r.topK, top_p: r.topP, seed: r.seed },
+    ...(r.fork && id > 0 ? { forkOf: { parent: r.fork.parent % id, afterOutputs: r.fork.afterOutputs } } : {}),
   };
 }));
 
@@ -45,19 +48,26 @@ const soloCache = new Map<string, number[]>();
 function solo(r: WorkRequest): number[] {
   const key = JSON.stringify([r.prompt, r.maxTokens, r.stop, r.sampling]);
   let t = soloCache.get(key);
-  if (!t) { t = runWorkload([{ ...r, id: 0, arrival: 0 }], HUGE).outcomes.get(0)!.tokens; soloCache.set(key, t); }
+  if (!t) { t = runWorkload([{ ...r, id: 0, arrival: 0, forkOf: undefined }], HUGE).outcomes.get(0)!.tokens; soloCache.set(key, t); }
   return t;
 }
 
 describe('Scheduler on random workloads', () => {
   it('every request ends, nothing leaks, and tokens equal a solo run and a huge-cache run', () => {
-    let preemptions = 0, rejected = 0, hits = 0;
+    let preemptions = 0, rejected = 0, hits = 0, forks = 0, copies = 0;
     fc.assert(fc.property(workloadArb, smallConfigArb, (reqs, cfg) => {
       const small = runWorkload(reqs, cfg);
       const huge = runWorkload(reqs, HUGE);
       preemptions += small.preemptions;
+      copies += small.copies;
       for (const r of reqs) {
         const o = small.outcomes.get(r.id)!;
+        if (o.reason === 'unforked') continue;
+        if (o.forkPrompt) { // a fork continues like its tokens at the fork, run alone
+          forks++;
+          expect(o.tokens).toEqual(solo({ ...r, prompt: o.forkPrompt }));
+          continue;
+        }
         if (o.reason === 'rejected') {
           rejected++;
           expect(r.prompt.length + r.maxTokens).toBeGreaterThan(cfg.numBlocks * cfg.blockSize);
@@ -77,6 +87,8 @@ describe('Scheduler on random workloads', () => {
     expect(preemptions).toBeGreaterThan(0);
     expect(rejected).toBeGreaterThan(0);
     expect(hits).toBeGreaterThan(0);
+    expect(forks).toBeGreaterThan(0);
+    expect(copies).toBeGreaterThan(0);
   });
 
   it('continuous batching keeps the budget full and mixes prefill chunks with decodes', () => {
@@ -90,7 +102,8 @@ describe('Scheduler on random workloads', () => {
 
   it('speculative drafts (right or wrong) do not change the tokens', () => {
     let drafts = 0;
-    fc.assert(fc.property(workloadArb, fc.integer({ min: 1, max: 4 }), fc.nat(), smallConfigArb, (reqs, k, salt, cfg) => {
+    fc.assert(fc.property(workloadArb, fc.integer({ min: 1, max: 4 }), fc.nat(), smallConfigArb, (all, k, salt, cfg) => {
+      const reqs = all.filter((r) => !r.forkOf);
       const spec = reqs.map((r) => ({ ...r, numSpeculativeTokens: k }));
       const base = runWorkload(reqs, { ...cfg, numBlocks: cfg.numBlocks + 8 });
       // Drafts: the true continuation, corrupted at a pseudo-random place.
@@ -191,6 +204,26 @@ describe('Scheduler', () => {
     expect(() => s.postprocess([])).toThrow('postprocess() without a scheduled step');
     s.schedule();
     expect(() => s.schedule()).toThrow('before postprocess()');
+  });
+
+  it('fork shares the parent tokens and blocks, copies on write, and refuses what it cannot do', () => {
+    const s = new Scheduler({ maxBatchedTokens: 64, maxSeqs: 2, blockSize: 4, numBlocks: 8 });
+    s.add({ id: 'a', prompt: [1, 2, 3, 4, 5], maxTokens: 4 });
+    expect(() => s.fork('a', { id: 'b', maxTokens: 3 })).toThrow('cannot fork request a into b: request a is not running');
+    let st = s.schedule()!;
+    expect(() => s.fork('a', { id: 'b', maxTokens: 3 })).toThrow('a step is in flight');
+    s.postprocess([7]);
+    expect(() => s.fork('a', { id: 'b', maxTokens: 1 })).toThrow('maxTokens must be an integer above the 1 inherited tokens, got 1');
+    expect(() => s.fork('a', { id: 'b', maxTokens: 40 })).toThrow('45 KV slots needed, the cache holds 32');
+    const b = s.fork('a', { id: 'b', maxTokens: 3 });
+    expect([b.promptLen, [...b.outputTokens], b.numComputed]).toEqual([5, [7], 5]);
+    expect(s.kv.blockTable('b')).toEqual(s.kv.blockTable('a'));
+    expect(() => s.fork('a', { id: 'c', maxTokens: 3 })).toThrow('2 requests run, maxSeqs is 2');
+    st = s.schedule()!;
+    expect(st.copies).toEqual([{ src: s.kv.blockTable('b')[1], dst: s.kv.blockTable('a')[1] }]); // a writes first
+    s.postprocess([8, 9]);
+    expect([...b.outputTokens]).toEqual([7, 9]);
+    s.kv.checkInvariants();
   });
 
   it('abort frees every block, waiting or running, even while its step is in flight', () => {

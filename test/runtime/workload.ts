@@ -16,6 +16,11 @@ export interface WorkRequest {
   arrival: number;
   sampling: SamplingParams;
   numSpeculativeTokens?: number;
+  /**
+   * Fork of request `parent` once it has `afterOutputs` outputs and is running (arrival and prompt
+   * unused); maxTokens counts the tokens generated after the fork.
+   */
+  forkOf?: { parent: number; afterOutputs: number };
 }
 
 export interface RunConfig {
@@ -29,12 +34,15 @@ export interface RunConfig {
   beforeStep?: (s: Scheduler, step: number) => void;
 }
 
-export interface Outcome { tokens: number[]; reason: string; error?: string; cached: number; preemptions: number }
+/** tokens: generated (for a fork: after the fork); forkPrompt: a fork's tokens when forked. */
+export interface Outcome { tokens: number[]; reason: string; error?: string; cached: number; preemptions: number; forkPrompt?: number[] }
 
 export interface RunResult {
   outcomes: Map<number, Outcome>; steps: number; preemptions: number; maxTokensInStep: number; maxSeqsInStep: number;
   /** Logit indices beyond one per row: draft tokens verified. */
   draftLogits: number;
+  /** Copy-on-write block copies run. */
+  copies: number;
 }
 
 export const VOCAB = 64;
@@ -45,16 +53,31 @@ export function runWorkload(reqs: readonly WorkRequest[], cfg: RunConfig): RunRe
   const sampler = new Sampler(VOCAB);
   const params = new Map<number | string, ResolvedSampling>();
   const seqs = new Map<number, Sequence>();
-  const order = [...reqs].sort((a, b) => a.arrival - b.arrival || a.id - b.id);
-  let next = 0, step = 0, maxT = 0, maxB = 0, drafts = 0;
+  const order = reqs.filter((r) => !r.forkOf).sort((a, b) => a.arrival - b.arrival || a.id - b.id);
+  let forks = reqs.filter((r) => r.forkOf);
+  const forkPrompts = new Map<number, number[]>(), unforked = new Set<number>();
+  let next = 0, step = 0, maxT = 0, maxB = 0, drafts = 0, copies = 0;
   const limit = 100_000;
-  while (next < order.length || sched.hasWork()) {
+  while (next < order.length || sched.hasWork() || forks.length > 0) {
     if (step > limit) throw new Error(`workload did not finish in ${limit} steps`);
     while (next < order.length && order[next].arrival <= step) {
       const r = order[next++];
       params.set(r.id, resolveSamplingParams(r.sampling));
       seqs.set(r.id, sched.add({ id: r.id, prompt: r.prompt, maxTokens: r.maxTokens, stopTokenIds: r.stop, numSpeculativeTokens: r.numSpeculativeTokens }));
     }
+    forks = forks.filter((r) => {
+      const p = seqs.get(r.forkOf!.parent);
+      if (unforked.has(r.forkOf!.parent)) { unforked.add(r.id); return false; }
+      if (!p) return true;
+      if (p.status === 'finished' || !sched.hasWork()) { unforked.add(r.id); return false; }
+      const max = p.numOutput + r.maxTokens;
+      if (p.status !== 'running' || p.numOutput < r.forkOf!.afterOutputs || sched.numRunning >= cfg.maxSeqs) return true;
+      if (p.promptLen + max + (r.numSpeculativeTokens ?? 0) > cfg.numBlocks * cfg.blockSize) { unforked.add(r.id); return false; }
+      forkPrompts.set(r.id, [...p.tokens.subarray(0, p.length)]);
+      params.set(r.id, resolveSamplingParams(r.sampling));
+      seqs.set(r.id, sched.fork(p.id, { id: r.id, maxTokens: max, stopTokenIds: r.stop, numSpeculativeTokens: r.numSpeculativeTokens }));
+      return false;
+    });
     cfg.beforeStep?.(sched, step);
     const st = sched.schedule();
     step++;
@@ -73,6 +96,7 @@ export function runWorkload(reqs: readonly WorkRequest[], cfg: RunConfig): RunRe
     maxT = Math.max(maxT, b.tokens.length);
     maxB = Math.max(maxB, st.seqs.length);
     backend.copy(st.copies);
+    copies += st.copies.length;
     const logits = backend.forward(b);
     const sampled = new Int32Array(b.logitIndices.length);
     drafts += sampled.length - new Set(st.logitRows).size;
@@ -87,9 +111,14 @@ export function runWorkload(reqs: readonly WorkRequest[], cfg: RunConfig): RunRe
   const stats = sched.kv.stats();
   if (stats.freeBlocks !== cfg.numBlocks) throw new Error(`${cfg.numBlocks - stats.freeBlocks} blocks leaked`);
   const outcomes = new Map<number, Outcome>();
+  for (const id of unforked) outcomes.set(id, { tokens: [], reason: 'unforked', cached: 0, preemptions: 0 });
   for (const [id, s] of seqs) {
     if (s.status !== 'finished') throw new Error(`request ${id} did not finish (${s.status})`);
-    outcomes.set(id, { tokens: [...s.outputTokens], reason: s.finishReason!, error: s.error, cached: s.numCachedTokens, preemptions: s.numPreemptions });
+    const fp = forkPrompts.get(id), inherited = fp ? fp.length - s.promptLen : 0;
+    outcomes.set(id, {
+      tokens: [...s.outputTokens.subarray(inherited)], reason: s.finishReason!, error: s.error, cached: s.numCachedTokens,
+      preemptions: s.numPreemptions, ...(fp ? { forkPrompt: fp } : {}),
+    });
   }
-  return { outcomes, steps: step, preemptions: sched.numPreemptions, maxTokensInStep: maxT, maxSeqsInStep: maxB, draftLogits: drafts };
+  return { outcomes, steps: step, preemptions: sched.numPreemptions, maxTokensInStep: maxT, maxSeqsInStep: maxB, draftLogits: drafts, copies };
 }
