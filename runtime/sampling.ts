@@ -115,11 +115,13 @@ export class Sampler {
   private readonly x: Float64Array;
   private readonly counts: Int32Array;
   private readonly order: Int32Array;
+  private readonly kept: Float64Array;
 
   constructor(readonly vocab: number) {
     this.x = new Float64Array(vocab);
     this.counts = new Int32Array(vocab);
     this.order = new Int32Array(vocab);
+    this.kept = new Float64Array(vocab);
   }
 
   /**
@@ -143,6 +145,7 @@ export class Sampler {
     }
     let sum = 0;
     for (let i = 0; i < V; i++) sum += x[i];
+    if (Number.isNaN(sum)) throw new Error('Sampler: logits row contains NaN');
     for (let i = 0; i < V; i++) x[i] /= sum;
     return x;
   }
@@ -188,21 +191,65 @@ export class Sampler {
     }
   }
 
-  /** Mask x (unnormalised probabilities) to the top_k most probable, then to the top_p mass. */
+  /**
+   * Mask x (unnormalised probabilities, top = 1) to the top_k most probable, then to the top_p
+   * mass. Only candidates ≥ a threshold are sorted: with top_k, the k-th largest probability (a
+   * size-k heap); for top_p alone, a threshold that falls by 16× until the candidates' mass
+   * reaches top_p. So a peaked 32k-token distribution sorts tens of tokens, not all of them.
+   */
   private topKTopP(p: ResolvedSampling): void {
-    const x = this.x, o = this.order;
-    let n = 0;
-    for (let i = 0; i < this.vocab; i++) if (x[i] > 0) o[n++] = i;
+    const x = this.x, o = this.order, V = this.vocab;
+    let total = 0;
+    for (let i = 0; i < V; i++) total += x[i];
+    let n = 0, mass = 0;
+    for (let t = p.topK > 0 ? this.kthLargest(p.topK) : 0.25; ; t = t < 1e-30 ? 0 : t / 16) {
+      n = 0; mass = 0;
+      for (let i = 0; i < V; i++) if (x[i] >= t && x[i] > 0) { o[n++] = i; mass += x[i]; }
+      if ((p.topK > 0 ? n >= p.topK : mass >= p.topP * total) || t === 0) break;
+    }
     const kept = o.subarray(0, n).sort((a, b) => x[b] - x[a] || a - b);
     let keep = p.topK > 0 ? Math.min(p.topK, n) : n;
     if (p.topP < 1) {
-      let mass = 0;
-      for (let j = 0; j < keep; j++) mass += x[kept[j]];
+      let m = 0;
+      for (let j = 0; j < keep; j++) m += x[kept[j]];
+      if (p.topK === 0) m = total;
       let before = 0, j = 0;
-      while (j < keep && (j === 0 || before < p.topP * mass)) before += x[kept[j++]];
+      while (j < keep && (j === 0 || before < p.topP * m)) before += x[kept[j++]];
       keep = j;
     }
-    for (let j = keep; j < n; j++) x[kept[j]] = 0;
+    const vals = this.kept;
+    for (let j = 0; j < keep; j++) vals[j] = x[kept[j]];
+    x.fill(0);
+    for (let j = 0; j < keep; j++) x[kept[j]] = vals[j];
+  }
+
+  /** The k-th largest positive entry of x (the smallest positive one when fewer), by a min-heap. */
+  private kthLargest(k: number): number {
+    const x = this.x, h = this.kept;
+    let size = 0, smallest = Infinity;
+    for (let i = 0; i < this.vocab; i++) {
+      const v = x[i];
+      if (!(v > 0)) continue;
+      if (v < smallest) smallest = v;
+      if (size < k) {
+        let j = size++;
+        while (j > 0 && h[(j - 1) >> 1] > v) { h[j] = h[(j - 1) >> 1]; j = (j - 1) >> 1; }
+        h[j] = v;
+      } else if (v > h[0]) {
+        let j = 0;
+        for (;;) {
+          const l = 2 * j + 1, r = l + 1;
+          let m = j, mv = v;
+          if (l < k && h[l] < mv) { m = l; mv = h[l]; }
+          if (r < k && h[r] < mv) { m = r; mv = h[r]; }
+          if (m === j) break;
+          h[j] = mv;
+          j = m;
+        }
+        h[j] = v;
+      }
+    }
+    return size < k ? smallest : h[0];
   }
 
   private topN(f: Float64Array, n: number): { token: number; logprob: number }[] {

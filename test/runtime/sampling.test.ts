@@ -136,5 +136,6 @@ describe('Sampler.sample', () => {
     const s = new Sampler(4), p = resolveSamplingParams({ seed: 1 });
     expect(() => s.sample(new Float32Array(3), p, noHistory, 0)).toThrow('logits row has 3 entries, vocabulary 4');
     expect(() => s.sample(new Float32Array(4).fill(NaN), p, noHistory, 0)).toThrow('no finite maximum');
+    expect(() => s.sample(Float32Array.from([1, NaN, 0, 0]), p, noHistory, 0)).toThrow('logits row contains NaN');
   });
 });
