@@ -3,6 +3,7 @@
  * and penalty on hand-made distributions, seed determinism independent of batch position, and a
  * chi-square check that temperature-1 sampling reproduces a known distribution.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { philox4x32, resolveSamplingParams, Sampler, type SamplingParams, type TokenHistory, uniform } from '../../runtime/sampling.js';
 
@@ -92,6 +93,36 @@ describe('Sampler masks and penalties', () => {
     const f = s.distribution(logits, resolveSamplingParams({ presence_penalty: 0.5, frequency_penalty: 0.25 }), h);
     const want = [-(0.5 + 0.5), -(0.5 + 0.25), 0, 0].map(Math.exp), z = want.reduce((a, b) => a + b);
     expect([...f].map((x) => +x.toFixed(6))).toEqual(want.map((x) => +(x / z).toFixed(6)));
+  });
+});
+
+/** The masks written the obvious way: sort everything. */
+function naive(logits: number[], p: { temperature: number; top_k: number; top_p: number; min_p: number }): number[] {
+  const m = Math.max(...logits), x = logits.map((l) => Math.exp((l - m) / p.temperature));
+  let kept = x.map((_, i) => i).filter((i) => x[i] >= p.min_p && x[i] > 0).sort((a, b) => x[b] - x[a] || a - b);
+  if (p.top_k > 0) kept = kept.slice(0, p.top_k);
+  const mass = kept.reduce((a, i) => a + x[i], 0);
+  let before = 0, j = 0;
+  while (j < kept.length && (j === 0 || before < p.top_p * mass)) before += x[kept[j++]];
+  kept = kept.slice(0, j);
+  const z = kept.reduce((a, i) => a + x[i], 0), out = new Array(x.length).fill(0);
+  for (const i of kept) out[i] = x[i] / z;
+  return out;
+}
+
+describe('Sampler masks on random distributions', () => {
+  it('match a sort-everything reference', () => {
+    const arb = fc.record({
+      logits: fc.array(fc.oneof(fc.integer({ min: -40, max: 10 }), fc.constant(3)), { minLength: 1, maxLength: 300 }),
+      temperature: fc.constantFrom(0.3, 1, 2), top_k: fc.integer({ min: 0, max: 20 }),
+      top_p: fc.constantFrom(1, 0.95, 0.5, 0.1), min_p: fc.constantFrom(0, 0.01, 0.3),
+    });
+    fc.assert(fc.property(arb, ({ logits: raw, ...c }) => {
+      const logits = Float32Array.from(raw, (v) => v / 3);
+      const got = new Sampler(logits.length).distribution(logits, resolveSamplingParams({ ...c, seed: 0 }), noHistory);
+      const want = naive([...logits], c);
+      got.forEach((g, i) => expect(g).toBeCloseTo(want[i], 9));
+    }), { numRuns: 300 });
   });
 });
 
