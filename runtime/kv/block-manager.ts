@@ -8,12 +8,14 @@
  *   free list          blocks with refCount 0, a doubly linked list that is also the LRU eviction
  *                      queue: allocation takes the head; a freed block that holds a cached prefix
  *                      goes to the tail (evicted last), one that holds nothing useful to the head
- *   prefix cache       each FULL block gets hash(parent block's hash, its tokens); hash → block.
- *                      A free block stays in the cache until allocation reuses (evicts) it
+ *   prefix cache       each FULL block gets hash(parent block's hash, its tokens), registered
+ *                      (hash → block, a BlockHashTable) once its K/V is written. A free block
+ *                      stays in the cache until allocation reuses (evicts) it
  *
- * Hash: 53 bits from two 32-bit lanes (a murmur3 round and an xxhash32 round per token, fmix32
- * finalisers), so it is a plain number usable as a Map key. A hit is also checked against the
- * block's stored tokens and parent hash, so a collision can cost a miss, never wrong K/V.
+ * Hash: 53 bits from two 32-bit lanes that both absorb the parent hash and every token (a murmur3
+ * round and an xxhash32 round per word, fmix32 finalisers): a plain number, no allocation. A hit
+ * is also checked against the block's stored tokens and parent hash, so a collision can cost a
+ * miss, never wrong K/V.
  * A prompt never takes its last token from the cache: at most ⌊(len-1)/blockSize⌋ blocks hit, so
  * at least one token is computed and yields the logits to sample from (as vLLM does).
  */
