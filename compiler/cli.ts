@@ -10,6 +10,11 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { importModelFile } from './onnx/import.js';
 import { formatSummary, summarize } from './inspect.js';
 import { runDataDir } from './run-data.js';
+import { compileModel, formatReport, writeArtifact } from './compile.js';
+import { interpreterOracle, verifyPlan } from './verify.js';
+import { ortOracle } from './ort-oracle.js';
+import { basename, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import './ops/index.js';
 
 const EXIT_MISMATCH = 1;
@@ -68,6 +73,70 @@ program.command('run')
       }
     }
     if (reports.some((r) => r.status === 'mismatch')) process.exitCode = EXIT_MISMATCH;
+  });
+
+function positiveInt(flag: string) {
+  return (v: string): number => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x <= 0) throw new InvalidArgumentError(`${flag} must be a positive integer, got '${v}'`);
+    return x;
+  };
+}
+
+const dtypeOption = () => new Option('--dtype <dtype>', 'activation storage dtype').choices(['fp32', 'fp16', 'bf16']).default('fp32');
+const DTYPES = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' } as const;
+
+program.command('compile')
+  .description('compile an ONNX decoder into a plan (plan.json, weights.bin, fusion report)')
+  .argument('<model>', 'path to a .onnx file')
+  .option('-o, --out <dir>', 'output folder (default generated/<model name>)')
+  .addOption(new Option('--emit <what>', 'what to write').choices(['plan']).default('plan'))
+  .addOption(dtypeOption())
+  .addOption(new Option('--block-size <n>', 'KV cache block size in tokens').default(16).argParser(positiveInt('--block-size')))
+  .addOption(new Option('--max-positions <n>', 'positions the rope/position tables cover (default: the model\'s, else 2048)').argParser(positiveInt('--max-positions')))
+  .option('--dump-after <pass>', "print the graph after a pass ('import', a pass name, or 'all')")
+  .option('--json', 'print the report as JSON')
+  .option('-q, --quiet', 'no progress lines')
+  .addHelpText('after', '\nExample:\n  $ lfc compile models/coder.onnx -o generated/coder --dump-after fuse-attention')
+  .action((model: string, opts: { out?: string; dtype: keyof typeof DTYPES; blockSize: number; maxPositions?: number; dumpAfter?: string; json?: boolean; quiet?: boolean }) => {
+    const progress = (m: string) => { if (!opts.quiet && !opts.json) console.error(`[lfc] ${m}`); };
+    const r = compileModel(model, {
+      dtype: DTYPES[opts.dtype], blockSize: opts.blockSize, maxPositions: opts.maxPositions, dumpAfter: opts.dumpAfter,
+      onDump: (pass, text) => console.log(`=== after ${pass} ===\n${text}`), onProgress: progress,
+    });
+    if (opts.json) console.log(JSON.stringify({ events: r.events, timings: r.timings, error: r.error, plan: r.plan && { model: r.plan.model, steps: r.plan.steps.length } }, null, 2));
+    else console.log(formatReport(r));
+    if (r.error) { process.exitCode = EXIT_ERROR; return; }
+    const dir = opts.out ?? join('generated', basename(model).replace(/\.onnx$/, ''));
+    const files = writeArtifact(r, dir);
+    progress(`wrote ${files.join(', ')}`);
+  });
+
+program.command('verify')
+  .description('compile, then check the plan against the original graph on random ragged batch compositions')
+  .argument('<model>', 'path to a .onnx file')
+  .addOption(dtypeOption())
+  .addOption(new Option('--seed <s>', 'random seed').default(1).argParser(positiveInt('--seed')))
+  .addOption(new Option('--cases <n>', 'random batch compositions').default(4).argParser(positiveInt('--cases')))
+  .addOption(new Option('--atol <a>', 'max abs error on logits (fp32 default 1e-4)').argParser(nonNegative('--atol')))
+  .option('--oracle <which>', "'onnxruntime' (default when installed) or 'interpreter'")
+  .option('--json', 'machine-readable output')
+  .addHelpText('after', '\nExit: 0 within tolerance, 1 beyond, 2 error.')
+  .action(async (model: string, opts: { dtype: keyof typeof DTYPES; seed: number; cases: number; atol?: number; oracle?: string; json?: boolean }) => {
+    const r = compileModel(model, { dtype: DTYPES[opts.dtype], onProgress: (m) => { if (!opts.json) console.error(`[lfc] ${m}`); } });
+    if (r.error) { console.log(formatReport(r)); process.exitCode = EXIT_ERROR; return; }
+    let oracle = opts.oracle === 'interpreter' ? undefined : await ortOracle(model, r.original);
+    if (!oracle && opts.oracle === 'onnxruntime') throw new Error('--oracle onnxruntime: onnxruntime-node is not installed');
+    const which = oracle ? 'onnxruntime' : 'lfc interpreter';
+    oracle ??= interpreterOracle(r.original);
+    const atol = opts.atol ?? (opts.dtype === 'fp32' ? 1e-4 : 5e-2);
+    const cases = await verifyPlan(r.plan!, r.weights!.pack(), {
+      seed: opts.seed, cases: opts.cases, atol, oracle,
+      onCase: (c) => { if (!opts.json) console.log(`${c.name}: ${c.sequences} sequences, ${c.tokens} tokens in ${c.steps} steps: max abs ${c.maxAbsError.toExponential(2)}, max rel ${c.maxRelError.toExponential(2)} ${c.ok ? 'ok' : 'FAIL'}`); },
+    });
+    if (opts.json) console.log(JSON.stringify({ oracle: which, atol, cases }, null, 2));
+    else console.log(`oracle: ${which}; tolerance ${atol}`);
+    if (cases.some((c) => !c.ok)) process.exitCode = EXIT_MISMATCH;
   });
 
 try {

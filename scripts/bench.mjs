@@ -5,8 +5,12 @@
  *
  *   import   load + shape-infer models/llama-32l-tiny.onnx (a 7B LLaMA's 32-layer node
  *            structure at tiny widths, weights in external data that must not be read)
+ *   compile  import + passes + planning of the same export, beside onnxruntime-node's session
+ *            creation (graph optimisation level 'all') on the same file, in the same process
+ *   decode   reference-backend tokens/s on the shipped default model: one sequence, greedy,
+ *            128-token prompt then 64 decode steps
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -37,6 +41,56 @@ const benches = {
       goalMs: 1000, externalDataRead: externalRead,
     };
   },
+};
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+benches.compile = async () => {
+  const model = join(root, 'models/llama-32l-tiny.onnx');
+  const { compileModel } = await import(join(root, 'dist/compiler/compile.js'));
+  const ort = await import('onnxruntime-node');
+  const lfcMs = [], ortMs = [];
+  let steps = 0, err;
+  for (let i = 0; i < 3; i++) {
+    let t0 = performance.now();
+    const r = compileModel(model, { maxPositions: 2048 });
+    lfcMs.push(performance.now() - t0);
+    steps = r.plan?.steps.length ?? 0; err = r.error;
+    t0 = performance.now();
+    const s = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all' });
+    ortMs.push(performance.now() - t0);
+    await s.release();
+  }
+  return { model: 'models/llama-32l-tiny.onnx', planSteps: steps, error: err, lfcMedianMs: +median(lfcMs).toFixed(1), onnxruntimeSessionMedianMs: +median(ortMs).toFixed(1), ratio: +(median(ortMs) / median(lfcMs)).toFixed(2), runs: 3 };
+};
+
+benches.decode = async () => {
+  const { compileModel } = await import(join(root, 'dist/compiler/compile.js'));
+  const { ReferenceBackend } = await import(join(root, 'dist/runtime/backends/reference.js'));
+  const model = ['coder.onnx', 'coder-draft.onnx'].map((f) => join(root, 'models', f)).find((f) => existsSync(f));
+  const r = compileModel(model, { maxPositions: 512 });
+  if (r.error) throw new Error(r.error);
+  const plan = r.plan, bs = plan.kv.blockSize;
+  const be = new ReferenceBackend(plan, r.weights.pack(), { numBlocks: 64, maxTokens: 256 });
+  const blocks = Array.from({ length: 64 }, (_, i) => i);
+  const batch = (tokens, start) => {
+    const T = tokens.length, ctx = start + T, nb = Math.ceil(ctx / bs);
+    return {
+      tokens: Int32Array.from(tokens), positions: Int32Array.from(tokens, (_, i) => start + i), seqStarts: Int32Array.from([0, T]),
+      contextLens: Int32Array.from([ctx]), blockTables: Int32Array.from(blocks.slice(0, 32)), maxBlocksPerSeq: 32,
+      slotMapping: Int32Array.from(tokens, (_, i) => blocks[Math.floor((start + i) / bs)] * bs + ((start + i) % bs)), logitIndices: Int32Array.from([T - 1]),
+    };
+  };
+  const prompt = Array.from({ length: 128 }, (_, i) => 32 + (i * 7) % 90);
+  let t0 = performance.now();
+  let logits = be.forward(batch(prompt, 0));
+  const prefillMs = performance.now() - t0;
+  const argmax = (l) => l.reduce((bi, v, i, a) => (v > a[bi] ? i : bi), 0);
+  let tok = argmax(logits), pos = prompt.length;
+  t0 = performance.now();
+  for (let i = 0; i < 64; i++) { logits = be.forward(batch([tok], pos)); tok = argmax(logits); pos++; }
+  const decodeMs = performance.now() - t0;
+  return { model: model.split('/').pop(), params: plan.weights.reduce((a, w) => a + w.bytes / 4, 0), prefillTokens: 128, prefillMs: +prefillMs.toFixed(1), prefillTokPerS: +(128000 / prefillMs).toFixed(1), decodeSteps: 64, decodeTokPerS: +(64000 / decodeMs).toFixed(1) };
 };
 
 const name = process.argv[2] ?? 'import';

@@ -181,9 +181,8 @@ class Lowerer {
     else if (this.g.inputs.includes(v)) r = v.name === 'position_ids';
     else {
       const n = v.producer!;
-      // Shape-only reads of other inputs (Shape(input_ids)) do not make a value token-dependent.
-      r = n.opType !== 'Shape' && n.inputs.every((i) => !i || this.dependsOnlyOnPositions(i)) && n.inputs.some((i) => i && !i.initializer);
-      if (n.opType === 'Shape') r = false;
+      // (Shape(position_ids) qualifies: tabulation feeds position_ids [1, maxPositions].)
+      r = n.inputs.every((i) => !i || this.dependsOnlyOnPositions(i)) && n.inputs.some((i) => i && !i.initializer);
     }
     this.posOnly.set(v, r);
     return r;

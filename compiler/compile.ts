@@ -1,0 +1,115 @@
+/**
+ * `lfc compile`: import → canonicalise → fuse → lower → plan.json + weights.bin + report.
+ *
+ * The pipeline is a readable list of named passes (STYLE.md); `dumpAfter` prints the graph after
+ * any of them. The report says, per layer, what was fused and, where a pattern did not match, why.
+ * A graph that cannot be put in ragged/paged form fails with that report, never with a
+ * half-lowered plan.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { StorageDType } from '../runtime/kernels/common.js';
+import type { Plan } from '../runtime/plan.js';
+import { printGraph } from './ir/print.js';
+import type { Graph } from './ir/graph.js';
+import { importModelFile } from './onnx/import.js';
+import { CANONICALIZE } from './passes/canonicalize.js';
+import { runPipeline, type FusionEvent, type Pass } from './passes/driver.js';
+import { fuseAttention, fuseRope } from './passes/fuse-attention.js';
+import { FUSE } from './passes/pipeline.js';
+import { lower, LoweringError } from './plan/lower.js';
+import type { WeightTable } from './plan/weights.js';
+import './ops/index.js';
+
+export const PIPELINE: readonly Pass[] = [...CANONICALIZE, ...FUSE, fuseRope, fuseAttention];
+
+export interface CompileOptions {
+  dtype?: StorageDType;
+  blockSize?: number;
+  maxPositions?: number;
+  dumpAfter?: string;
+  onDump?: (pass: string, text: string) => void;
+  onProgress?: (message: string) => void;
+}
+
+export interface CompileResult {
+  graph: Graph;
+  /** The graph as imported, for verification against the original. */
+  original: Graph;
+  plan?: Plan;
+  weights?: WeightTable;
+  events: FusionEvent[];
+  error?: string;
+  timings: { pass: string; ms: number; changes: number }[];
+}
+
+export function compileModel(path: string, opts: CompileOptions = {}): CompileResult {
+  const t0 = performance.now();
+  const original = importModelFile(path).graph;
+  const { graph } = importModelFile(path);
+  const timings: CompileResult['timings'] = [{ pass: 'import', ms: performance.now() - t0, changes: 0 }];
+  opts.onProgress?.(`imported ${basename(path)}: ${graph.nodes.length} nodes`);
+  const events = runPipeline(graph, PIPELINE, {
+    dumpAfter: opts.dumpAfter,
+    onDump: (p, g) => opts.onDump?.(p, printGraph(g)),
+    onPass: (p, changes, ms) => {
+      timings.push({ pass: p.name, ms, changes });
+      opts.onProgress?.(`${p.name}: ${changes} change${changes === 1 ? '' : 's'} (${ms.toFixed(0)} ms), ${graph.nodes.length} nodes`);
+    },
+  });
+  const t1 = performance.now();
+  try {
+    const { plan, weights } = lower(graph, {
+      name: basename(path).replace(/\.onnx$/, ''), file: basename(path),
+      dtype: opts.dtype, blockSize: opts.blockSize, maxPositions: opts.maxPositions ?? defaultMaxPositions(graph),
+    });
+    timings.push({ pass: 'lower', ms: performance.now() - t1, changes: plan.steps.length });
+    opts.onProgress?.(`lowered to ${plan.steps.length} steps, ${plan.weights.length} weights`);
+    return { graph, original, plan, weights, events, timings };
+  } catch (e) {
+    if (!(e instanceof LoweringError)) throw e;
+    return { graph, original, events, timings, error: e.message };
+  }
+}
+
+/** GPT-2 style models carry their position table; rotary ones default to 2048 positions. */
+function defaultMaxPositions(g: Graph): number {
+  const pos = g.nodes.find((n) => n.opType === 'Gather' && n.inputs[1]?.name === 'position_ids' && n.inputs[0]?.initializer);
+  return pos ? pos.inputs[0]!.initializer!.shape[0] : 2048;
+}
+
+/** Per-layer fusion report: fused patterns and misses with reasons. */
+export function formatReport(r: CompileResult): string {
+  const L: string[] = [];
+  const layerOf = (node: string) => /layers?\.(\d+)|\/h\.(\d+)\//.exec(node);
+  const groups = new Map<string, FusionEvent[]>();
+  for (const e of r.events) {
+    const m = layerOf(e.node);
+    const k = m ? `layer ${m[1] ?? m[2]}` : 'model';
+    groups.set(k, [...(groups.get(k) ?? []), e]);
+  }
+  for (const [k, evs] of groups) {
+    const fused = new Map<string, number>();
+    for (const e of evs.filter((x) => x.outcome === 'fused')) fused.set(e.rule, (fused.get(e.rule) ?? 0) + 1);
+    L.push(`${k}: ${[...fused].map(([rule, n]) => `${rule}${n > 1 ? ` ×${n}` : ''}`).join(', ') || 'nothing fused'}`);
+    for (const e of evs.filter((x) => x.outcome === 'missed')) L.push(`  not fused (${e.rule}): ${e.detail} [${e.node}]`);
+  }
+  if (r.plan) {
+    const p = r.plan;
+    L.push(`plan: ${p.steps.length} steps, ${p.model.layers} layers, ${p.weights.length} weights (${(r.weights!.totalBytes / 2 ** 20).toFixed(2)} MiB), ` +
+      `activation arena ${p.arenaFeatures} values/token (${((p.arenaFeatures * 4 * 512) / 2 ** 20).toFixed(2)} MiB at 512 tokens)`);
+  }
+  if (r.error) L.push(`error: ${r.error}`);
+  return L.join('\n');
+}
+
+/** Write plan.json, weights.bin and report.{txt,json} into `dir`. */
+export function writeArtifact(r: CompileResult, dir: string): string[] {
+  mkdirSync(dir, { recursive: true });
+  const files = ['plan.json', 'weights.bin', 'report.txt', 'report.json'];
+  writeFileSync(join(dir, 'plan.json'), JSON.stringify(r.plan, null, 1) + '\n');
+  r.weights!.write(join(dir, 'weights.bin'));
+  writeFileSync(join(dir, 'report.txt'), formatReport(r) + '\n');
+  writeFileSync(join(dir, 'report.json'), JSON.stringify({ events: r.events, timings: r.timings }, null, 1) + '\n');
+  return files.map((f) => join(dir, f));
+}
