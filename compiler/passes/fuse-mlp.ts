@@ -11,6 +11,7 @@
  *                                  silu       x·t,              u = x
  *                                Constants match within 1e-6 relative (fp32), or the rounding
  *                                error of the model's fp16/bf16 constants.
+ *                    relu        the Relu op (so it can join a Linear's epilogue)
  *   fuse-gated-mlp   gated       Mul(Activation(gate), up), gate and up of one shape → GatedAct
  *
  * A near miss names the node and the term or constant that differs.
@@ -109,7 +110,9 @@ function polyOf(v: Value | undefined, atoms: readonly Value[], seen: Set<Node>, 
 
 function polyStr(p: Poly, names: readonly string[]): string {
   if (p.size === 0) return '0';
-  return [...p].map(([k, c]) => {
+  const degree = (k: string): number => k.split(',').reduce((a, e) => a + Number(e), 0);
+  const terms = [...p].sort(([a], [b]) => degree(a) - degree(b) || (a < b ? -1 : a > b ? 1 : 0));
+  return terms.map(([k, c]) => {
     const f = k.split(',').map(Number).flatMap((e, i) => (e === 0 ? [] : [e === 1 ? names[i] : `${names[i]}^${e}`]));
     return [String(+c.toPrecision(7)), ...f].join('·');
   }).join(' + ');
@@ -221,6 +224,20 @@ const activationRule: Rule = {
   },
 };
 
+/** The ONNX Relu op, so that it can join a Linear's epilogue like the other activations. */
+const reluRule: Rule = {
+  name: 'relu',
+  ops: ['Relu'],
+  apply(g, n, ctx) {
+    if (!n.inputs[0]) return false;
+    replacePattern(g, ctx, {
+      pass: ACT, rule: 'relu', root: n, nodes: new Set([n]), op: 'Activation', inputs: [n.inputs[0]],
+      attrs: [['kind', 'relu']], replaces: [n.outputs[0]], detail: `relu of ${vname(n.inputs[0])}`,
+    });
+    return true;
+  },
+};
+
 // ---- Gated MLP -----------------------------------------------------------------------------------
 
 const isActivation = (n: Node | undefined): n is Node => !!n && n.domain === 'lfc' && n.opType === 'Activation';
@@ -260,5 +277,5 @@ const gatedRule: Rule = {
   },
 };
 
-export const fuseActivation: Pass = rewritePass(ACT, 'GELU (tanh, erf) and SiLU written in elementwise ops into lfc.Activation', [activationRule]);
+export const fuseActivation: Pass = rewritePass(ACT, 'GELU (tanh, erf) and SiLU written in elementwise ops, and Relu, into lfc.Activation', [activationRule, reluRule]);
 export const fuseGatedMlp: Pass = rewritePass(GATED, 'Mul(Activation(gate), up) into lfc.GatedAct', [gatedRule]);

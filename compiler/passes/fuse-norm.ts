@@ -26,6 +26,8 @@ import {
 } from './fuse-util.js';
 
 const NORM = 'fuse-norm';
+/** A float attribute as the model meant it (1e-5 read from fp32 prints as 0.00001). */
+const fmt = (v: number): string => String(+v.toPrecision(7));
 const ADD_NORM = 'fuse-add-norm';
 
 /** The consumer of `v` that `accept`s, when it is v's only use; else why not. */
@@ -172,7 +174,7 @@ function emitNorm(g: Graph, ctx: PassContext, m: NormMatch): boolean {
   replacePattern(g, ctx, {
     pass: NORM, rule: m.rule, root: m.root, nodes: m.nodes, op, inputs,
     attrs: [['epsilon', m.eps]], replaces: [m.tail.out], castTo,
-    detail: `${op} over ${h} (epsilon ${m.eps}, ${parts.join(', ')}${castTo ? `, result cast to ${castTo}` : ''}) from ${m.nodes.size} nodes`,
+    detail: `${op} over ${h} (epsilon ${fmt(m.eps)}, ${parts.join(', ')}${castTo ? `, result cast to ${castTo}` : ''}) from ${m.nodes.size} nodes`,
   });
   return true;
 }
@@ -256,7 +258,7 @@ const layerNormOpRule: Rule = {
     replacePattern(g, ctx, {
       pass: NORM, rule: 'layer-norm-op', root: n, nodes: new Set([n]), op: 'LayerNorm',
       inputs: beta ? [x, gamma, beta] : [x, gamma], attrs: [['epsilon', eps]], replaces: [n.outputs[0]],
-      detail: `LayerNorm over ${String(h)} (epsilon ${eps}) from the LayerNormalization op`,
+      detail: `LayerNorm over ${String(h)} (epsilon ${fmt(eps)}) from the LayerNormalization op`,
     });
     return true;
   },
@@ -289,7 +291,7 @@ const addNormRule: Rule = {
       pass: ADD_NORM, rule: 'add-norm', root: norm, nodes: new Set([add, norm]), op: 'AddNorm',
       inputs: [x, residual, ...norm.inputs.slice(1)], attrs: [['kind', kind], ['epsilon', eps]],
       replaces: [norm.outputs[0], s],
-      detail: `AddNorm (${kind}, epsilon ${eps}) of ${add.label}; the sum feeds ${s.consumers.length - 1} residual Add(s)`,
+      detail: `AddNorm (${kind}, epsilon ${fmt(eps)}) of ${add.label}; the sum feeds ${s.consumers.length - 1} residual Add(s)`,
     });
     return true;
   },
