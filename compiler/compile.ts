@@ -13,6 +13,7 @@ import type { Plan } from '../runtime/plan.js';
 import { printGraph } from './ir/print.js';
 import type { Graph } from './ir/graph.js';
 import { importModelFile } from './onnx/import.js';
+import { inferShapes } from './ir/infer.js';
 import { CANONICALIZE } from './passes/canonicalize.js';
 import { runPipeline, type FusionEvent, type Pass } from './passes/driver.js';
 import { fuseAttention, fuseRope } from './passes/fuse-attention.js';
@@ -34,8 +35,8 @@ export interface CompileOptions {
 
 export interface CompileResult {
   graph: Graph;
-  /** The graph as imported, for verification against the original. */
-  original: Graph;
+  /** The graph as imported (imported again on first use), for verification against the original. */
+  readonly original: Graph;
   plan?: Plan;
   weights?: WeightTable;
   events: FusionEvent[];
@@ -45,8 +46,14 @@ export interface CompileResult {
 
 export function compileModel(path: string, opts: CompileOptions = {}): CompileResult {
   const t0 = performance.now();
-  const original = importModelFile(path).graph;
   const { graph } = importModelFile(path);
+  let orig: Graph | undefined;
+  const lazyOriginal = {
+    get original(): Graph {
+      if (!orig) { orig = importModelFile(path).graph; inferShapes(orig); }
+      return orig;
+    },
+  };
   const timings: CompileResult['timings'] = [{ pass: 'import', ms: performance.now() - t0, changes: 0 }];
   opts.onProgress?.(`imported ${basename(path)}: ${graph.nodes.length} nodes`);
   const events = runPipeline(graph, PIPELINE, {
@@ -65,10 +72,10 @@ export function compileModel(path: string, opts: CompileOptions = {}): CompileRe
     });
     timings.push({ pass: 'lower', ms: performance.now() - t1, changes: plan.steps.length });
     opts.onProgress?.(`lowered to ${plan.steps.length} steps, ${plan.weights.length} weights`);
-    return { graph, original, plan, weights, events, timings };
+    return Object.defineProperties({ graph, plan, weights, events, timings }, Object.getOwnPropertyDescriptors(lazyOriginal)) as CompileResult;
   } catch (e) {
     if (!(e instanceof LoweringError)) throw e;
-    return { graph, original, events, timings, error: e.message };
+    return Object.defineProperties({ graph, events, timings, error: e.message }, Object.getOwnPropertyDescriptors(lazyOriginal)) as CompileResult;
   }
 }
 

@@ -197,6 +197,13 @@ export const dimNonNegative = (d: Dim): boolean =>
 /** Replace symbols by expressions (e.g. total_sequence_length → past_sequence_length + sequence_length). */
 export function substituteDim(d: Dim, subst: ReadonlyMap<string, Dim>): Dim {
   if (typeof d === 'number' || subst.size === 0) return d;
+  let hit = false;
+  for (const m of d.terms.keys()) {
+    if (m === '') continue;
+    for (const s of m.split(SEP)) if (subst.has(s)) { hit = true; break; }
+    if (hit) break;
+  }
+  if (!hit) return d;
   let out: Dim = 0;
   let changed = false;
   for (const [m, c] of d.terms) {

@@ -47,6 +47,7 @@ export function removeNode(g: Graph, n: Node): void {
   }
   const k = g.nodes.indexOf(n);
   if (k >= 0) g.nodes.splice(k, 1);
+  n.removed = true;
 }
 
 let fresh = 0;
@@ -100,8 +101,8 @@ export function topoSort(g: Graph): void {
   for (const n of g.nodes) indeg.set(n, new Set(n.inputs.filter((v) => v?.producer).map((v) => v!.producer)).size);
   const ready = g.nodes.filter((n) => indeg.get(n) === 0);
   const order: Node[] = [];
-  while (ready.length) {
-    const n = ready.shift()!;
+  for (let head = 0; head < ready.length; head++) {
+    const n = ready[head];
     order.push(n);
     const succ = new Set(n.outputs.flatMap((o) => o.consumers));
     for (const s of succ) {
@@ -111,7 +112,8 @@ export function topoSort(g: Graph): void {
     }
   }
   if (order.length !== g.nodes.length) {
-    const stuck = g.nodes.filter((n) => !order.includes(n)).slice(0, 3).map((n) => n.label);
+    const done = new Set(order);
+    const stuck = g.nodes.filter((n) => !done.has(n)).slice(0, 3).map((n) => n.label);
     throw new Error(`graph has a cycle through ${stuck.join(', ')}`);
   }
   g.nodes.splice(0, g.nodes.length, ...order);

@@ -56,6 +56,8 @@ export type AttrValue = number | string | number[] | string[] | Tensor | Graph;
 export class Node {
   readonly inputs: (Value | undefined)[] = [];
   readonly outputs: Value[] = [];
+  /** Set when the node is removed from its graph (passes iterate over snapshots). */
+  removed = false;
   constructor(
     public name: string,
     public opType: string,

@@ -67,7 +67,7 @@ export const foldConstants: Pass = {
   description: 'evaluate nodes whose results are known at compile time into initializers',
   run(g, ctx) {
     let n = 0;
-    for (const node of [...g.nodes]) if (g.nodes.includes(node) && foldRule.apply(g, node, ctx)) n++;
+    for (const node of [...g.nodes]) if (!node.removed && foldRule.apply(g, node, ctx)) n++;
     return n;
   },
 };

@@ -28,6 +28,8 @@ export interface PassContext {
 export interface Pass {
   name: string;
   description: string;
+  /** The pass leaves the graph cleaned up and inferred itself (rewrite passes do, per round). */
+  selfCleaning?: boolean;
   /** Returns the number of changes made. */
   run(g: Graph, ctx: PassContext): number;
 }
@@ -43,13 +45,13 @@ export interface Rule {
 
 export function rewritePass(name: string, description: string, rules: readonly Rule[], maxRounds = 20): Pass {
   return {
-    name, description,
+    name, description, selfCleaning: true,
     run(g, ctx) {
       let total = 0;
       for (let round = 0; round < maxRounds; round++) {
         let changed = 0;
         for (const node of [...g.nodes]) {
-          if (!g.nodes.includes(node)) continue; // removed by an earlier rewrite this round
+          if (node.removed) continue; // removed by an earlier rewrite this round
           for (const r of rules) {
             if (!r.ops.includes(node.opType) || node.domain !== (r.domain ?? '')) continue;
             if (r.apply(g, node, ctx)) { changed++; break; }
@@ -103,8 +105,10 @@ export function runPipeline(g: Graph, passes: readonly Pass[], opts: PipelineOpt
   for (const p of passes) {
     const t0 = performance.now();
     const changes = p.run(g, ctx);
-    cleanup(g);
-    inferShapes(g);
+    if (changes > 0 && !p.selfCleaning) {
+      cleanup(g);
+      inferShapes(g);
+    }
     opts.onPass?.(p, changes, performance.now() - t0);
     if (opts.dumpAfter === p.name || opts.dumpAfter === 'all') opts.onDump?.(p.name, g);
   }

@@ -189,7 +189,14 @@ class Lowerer {
   }
 
   /** Tabulate a position function: rows 0..maxPositions-1 of `v` ([b, s, F] → [P, F]). */
+  readonly tables = new Map<Value, Tensor>();
   tabulate(v: Value, node: Node): Tensor {
+    let t = this.tables.get(v);
+    if (!t) { t = this.tabulateUncached(v, node); this.tables.set(v, t); }
+    return t;
+  }
+
+  tabulateUncached(v: Value, node: Node): Tensor {
     const { nodes, inputs } = ancestors(this.g, v);
     const sub = new Graph();
     sub.nodes.push(...nodes);
