@@ -16,11 +16,11 @@
  */
 import { Tensor } from '../../runtime/tensor.js';
 import { dimEq, dimProduct, shapeStr, type Dim } from '../ir/dim.js';
-import { addConstant, addNode, removeNode, replaceAllUses } from '../ir/edit.js';
+import { addConstant, addNode, replaceAllUses } from '../ir/edit.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
-import { rewritePass, type Pass, type Rule } from './driver.js';
+import type { Pass, Rule } from './driver.js';
 import {
-  constValue, ensureLfc, isConstant, isOnnx, missOnce, producedBy, rankOf, replacePattern, soleConsumer, vname,
+  constValue, dropNode, ensureLfc, fusePass, isConstant, isOnnx, missOnce, producedBy, rankOf, replacePattern, soleConsumer, vname,
 } from './fuse-util.js';
 
 const LINEAR = 'fuse-linear';
@@ -139,7 +139,7 @@ const epilogueRule: Rule = {
     const kind = act.attrs.get('kind') as string;
     lin.attrs.set('activation', kind);
     replaceAllUses(g, act.outputs[0], lin.outputs[0]);
-    removeNode(g, act);
+    dropNode(g, act);
     g.values.set(lin.outputs[0].name, lin.outputs[0]);
     ctx.fused(EPILOGUE, 'epilogue', act, `${kind} applied in the epilogue of ${lin.label}`);
     return true;
@@ -192,7 +192,7 @@ const qkvRule: Rule = {
       const o = split.outputs[i], old = s.outputs[0];
       o.type = { dtype: old.type!.dtype, shape: [...old.type!.shape] };
       replaceAllUses(g, old, o);
-      removeNode(g, s);
+      dropNode(g, s);
       g.values.set(o.name, o);
     });
     ctx.fused(QKV, 'qkv', lin, `${sibs.map((s) => s.name).join(', ')} merged into one Linear [${k}, ${total}] + Split [${ns.join(', ')}]`);
@@ -200,7 +200,7 @@ const qkvRule: Rule = {
   },
 };
 
-export const fuseLinear: Pass = rewritePass(LINEAR, 'MatMul/Gemm by a constant weight (+ bias) into lfc.Linear', [matmulRule, gemmRule]);
-export const fuseLinearAct: Pass = rewritePass(EPILOGUE, 'an Activation that is a Linear\'s only use into the Linear\'s epilogue', [epilogueRule]);
-export const mergeQkv: Pass = rewritePass(QKV, 'three Linears on one input (Q/K/V) into one Linear + Split', [qkvRule]);
+export const fuseLinear: Pass = fusePass(LINEAR, 'MatMul/Gemm by a constant weight (+ bias) into lfc.Linear', [matmulRule, gemmRule]);
+export const fuseLinearAct: Pass = fusePass(EPILOGUE, 'an Activation that is a Linear\'s only use into the Linear\'s epilogue', [epilogueRule]);
+export const mergeQkv: Pass = fusePass(QKV, 'three Linears on one input (Q/K/V) into one Linear + Split', [qkvRule]);
 

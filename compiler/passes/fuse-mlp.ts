@@ -18,9 +18,9 @@
  */
 import { shapeEq } from '../ir/dim.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
-import { rewritePass, type Pass, type Rule } from './driver.js';
+import type { Pass, Rule } from './driver.js';
 import {
-  constTolerance, escapeProblem, isConstant, missOnce, near, replacePattern, scalarOf, soleConsumer, vname,
+  constTolerance, escapeProblem, fusePass, isConstant, missOnce, near, replacePattern, scalarOf, soleConsumer, vname,
 } from './fuse-util.js';
 
 const ACT = 'fuse-activation';
@@ -277,5 +277,5 @@ const gatedRule: Rule = {
   },
 };
 
-export const fuseActivation: Pass = rewritePass(ACT, 'GELU (tanh, erf) and SiLU written in elementwise ops, and Relu, into lfc.Activation', [activationRule, reluRule]);
-export const fuseGatedMlp: Pass = rewritePass(GATED, 'Mul(Activation(gate), up) into lfc.GatedAct', [gatedRule]);
+export const fuseActivation: Pass = fusePass(ACT, 'GELU (tanh, erf) and SiLU written in elementwise ops, and Relu, into lfc.Activation', [activationRule, reluRule]);
+export const fuseGatedMlp: Pass = fusePass(GATED, 'Mul(Activation(gate), up) into lfc.GatedAct', [gatedRule]);

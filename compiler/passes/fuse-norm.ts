@@ -19,9 +19,9 @@ import { isFloat, type DType } from '../../runtime/dtype.js';
 import { castTensor, Tensor } from '../../runtime/tensor.js';
 import { dimEq, shapeEq, type Dim } from '../ir/dim.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
-import { rewritePass, type Pass, type PassContext, type Rule } from './driver.js';
+import type { Pass, PassContext, Rule } from './driver.js';
 import {
-  constant, constValue, escapeProblem, isConstant, isOnnx, lastAxisReduceProblem, missOnce, producedBy, rankOf,
+  constant, constValue, escapeProblem, fusePass, isConstant, isOnnx, lastAxisReduceProblem, missOnce, producedBy, rankOf,
   replacePattern, scalarOf, soleConsumer, vname,
 } from './fuse-util.js';
 
@@ -297,5 +297,5 @@ const addNormRule: Rule = {
   },
 };
 
-export const fuseNorm: Pass = rewritePass(NORM, 'RMSNorm and LayerNorm (op and decomposed forms) into lfc norms', [layerNormRule, rmsNormRule, layerNormOpRule]);
-export const fuseAddNorm: Pass = rewritePass(ADD_NORM, 'residual Add + norm into lfc.AddNorm (the sum as a second output)', [addNormRule]);
+export const fuseNorm: Pass = fusePass(NORM, 'RMSNorm and LayerNorm (op and decomposed forms) into lfc norms', [layerNormRule, rmsNormRule, layerNormOpRule]);
+export const fuseAddNorm: Pass = fusePass(ADD_NORM, 'residual Add + norm into lfc.AddNorm (the sum as a second output)', [addNormRule]);

@@ -9,7 +9,7 @@ import type { Tensor } from '../../runtime/tensor.js';
 import { addConstant, addNode, removeNode, replaceAllUses } from '../ir/edit.js';
 import type { AttrValue, Graph, Node, Value } from '../ir/graph.js';
 import { constValue, scalarOf } from './canonicalize.js';
-import type { PassContext } from './driver.js';
+import type { Pass, PassContext, Rule } from './driver.js';
 
 export { constValue, scalarOf };
 
@@ -90,6 +90,42 @@ export function missOnce(ctx: PassContext, pass: string, rule: string, node: Nod
   return false;
 }
 
+/** Nodes the fusion rules removed (so a pass's sweep skips them without searching g.nodes). */
+const removed = new WeakSet<Node>();
+
+/** removeNode, remembered for `fusePass`. */
+export function dropNode(g: Graph, n: Node): void {
+  removeNode(g, n);
+  removed.add(n);
+}
+
+/**
+ * Like the driver's rewritePass, for rules that keep the graph tidy themselves: they remove what
+ * they replace (`replacePattern`, `dropNode`) and type the values they create, so rounds need no
+ * cleanup or shape inference in between; the pipeline does both once after the pass.
+ */
+export function fusePass(name: string, description: string, rules: readonly Rule[], maxRounds = 20): Pass {
+  return {
+    name, description,
+    run(g, ctx) {
+      let total = 0;
+      for (let round = 0; round < maxRounds; round++) {
+        let changed = 0;
+        for (const node of [...g.nodes]) {
+          if (removed.has(node)) continue;
+          for (const r of rules) {
+            if (!r.ops.includes(node.opType) || node.domain !== (r.domain ?? '')) continue;
+            if (r.apply(g, node, ctx)) { changed++; break; }
+          }
+        }
+        total += changed;
+        if (changed === 0) break;
+      }
+      return total;
+    },
+  };
+}
+
 export function ensureLfc(g: Graph): void {
   if (!g.opsets.has('lfc')) g.opsets.set('lfc', 1);
 }
@@ -143,7 +179,7 @@ export function replacePattern(g: Graph, ctx: PassContext, r: Replacement): Node
       again = false;
       for (const n of pending) {
         if (n.outputs.every((o) => o.consumers.length === 0 && !g.outputs.includes(o))) {
-          removeNode(g, n);
+          dropNode(g, n);
           pending.delete(n);
           again = true;
         }
