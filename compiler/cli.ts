@@ -14,7 +14,8 @@ import { compileModel, formatReport, writeArtifact } from './compile.js';
 import { interpreterOracle, verifyPlan } from './verify.js';
 import { ortOracle } from './ort-oracle.js';
 import { basename, join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import './ops/index.js';
 
 const EXIT_MISMATCH = 1;
@@ -137,6 +138,64 @@ program.command('verify')
     if (opts.json) console.log(JSON.stringify({ oracle: which, atol, cases }, null, 2));
     else console.log(`oracle: ${which}; tolerance ${atol}`);
     if (cases.some((c) => !c.ok)) process.exitCode = EXIT_MISMATCH;
+  });
+
+/** An artifact folder for ARTIFACT: a compiled folder, or an .onnx compiled once and cached by content hash. */
+function resolveArtifact(artifact: string | undefined, progress: (m: string) => void): string {
+  const model = artifact ?? DEFAULT_MODEL;
+  if (existsSync(join(model, 'plan.json'))) return model;
+  if (!model.endsWith('.onnx')) throw new Error(`'${model}' is neither an artifact folder (with plan.json) nor an .onnx file`);
+  const hash = createHash('sha256').update(readFileSync(model)).update('lfc-plan-v1').digest('hex').slice(0, 16);
+  const dir = join('generated', '.cache', `${basename(model, '.onnx')}-${hash}`);
+  if (existsSync(join(dir, 'plan.json'))) return dir;
+  progress(`compiling ${model} (first use; cached in ${dir})`);
+  const r = compileModel(model, { onProgress: progress });
+  if (r.error) throw new Error(`${model} cannot be compiled:\n${formatReport(r)}`);
+  writeArtifact(r, dir);
+  return dir;
+}
+
+const DEFAULT_MODEL = join(import.meta.dirname, '../../models/coder.onnx');
+
+program.command('generate')
+  .description('generate text with a compiled artifact (or an .onnx, compiled on first use; default: the shipped coder model)')
+  .argument('[artifact]', 'artifact folder or .onnx file (omit to use models/coder.onnx)')
+  .argument('[prompt]', 'the prompt text')
+  .addOption(new Option('--max-tokens <n>', 'tokens to generate').default(64).argParser(positiveInt('--max-tokens')))
+  .addOption(new Option('--temperature <t>', '0 = greedy').default(0).argParser(nonNegative('--temperature')))
+  .addOption(new Option('--top-p <p>', 'nucleus sampling').argParser(nonNegative('--top-p')))
+  .addOption(new Option('--top-k <k>', 'top-k sampling').argParser(positiveInt('--top-k')))
+  .addOption(new Option('--seed <s>', 'sampling seed').default(0).argParser(nonNegative('--seed')))
+  .option('--stop <text...>', 'stop strings')
+  .option('--no-stream', 'print the completion at the end instead of as it is generated')
+  .addOption(new Option('--backend <b>', 'execution backend').choices(['reference']).default('reference'))
+  .option('--json', 'print tokens, timings and usage as JSON')
+  .addHelpText('after', '\nExamples:\n  $ lfc generate "def fibonacci(n):"\n  $ lfc generate generated/coder "import os" --max-tokens 128 --temperature 0.8 --seed 7')
+  .action(async (a: string | undefined, b: string | undefined, opts: { maxTokens: number; temperature: number; topP?: number; topK?: number; seed: number; stop?: string[]; stream: boolean; backend: 'reference'; json?: boolean }) => {
+    const [artifact, prompt] = b === undefined ? [undefined, a] : [a, b];
+    if (prompt === undefined) throw new Error('generate: a prompt is required (lfc generate [ARTIFACT] "prompt")');
+    const progress = (m: string) => { if (!opts.json) console.error(`[lfc] ${m}`); };
+    const { Engine } = await import('../runtime/engine.js');
+    const engine = Engine.load(resolveArtifact(artifact, progress), { backend: opts.backend });
+    const stream = engine.stream(prompt, {
+      max_tokens: opts.maxTokens, temperature: opts.temperature, seed: opts.seed, stop: opts.stop,
+      ...(opts.topP !== undefined ? { top_p: opts.topP } : {}), ...(opts.topK !== undefined ? { top_k: opts.topK } : {}),
+    });
+    if (!opts.json && opts.stream) process.stdout.write(prompt);
+    for (;;) {
+      const r = await stream.next();
+      if (r.done) {
+        const c = r.value;
+        if (opts.json) console.log(JSON.stringify({ prompt, ...c, tokensPerSecond: c.usage.completionTokens / (c.timings.totalMs / 1000) }, null, 2));
+        else {
+          if (!opts.stream) process.stdout.write(prompt + c.text);
+          process.stdout.write('\n');
+          progress(`${c.usage.completionTokens} tokens, ${c.finishReason}; first token ${c.timings.ttftMs.toFixed(0)} ms, ${(c.usage.completionTokens / (c.timings.totalMs / 1000)).toFixed(1)} tok/s`);
+        }
+        break;
+      }
+      if (!opts.json && opts.stream) process.stdout.write(r.value.text);
+    }
   });
 
 try {

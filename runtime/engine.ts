@@ -1,0 +1,232 @@
+/**
+ * Engine: requests in, token streams out. One loop runs the nano-vllm step
+ *
+ *   step = scheduler.schedule()  →  backend.forward(step.batch)  →  scheduler.postprocess(sampled)
+ *
+ * while any request has work, yielding to the event loop between steps so new requests join the
+ * running batch (continuous batching). Each request samples with its own seeded counter-based RNG,
+ * so its tokens do not depend on what it was batched with. Abort (AbortSignal) and stop strings
+ * free everything the request held.
+ */
+import type { Backend } from './backends/backend.js';
+import { ReferenceBackend } from './backends/reference.js';
+import { loadArtifact } from './artifact.js';
+import { resolveSamplingParams, Sampler, type ResolvedSampling, type SamplingParams } from './sampling.js';
+import { Scheduler, type FinishReason, type SchedulerPolicy, type Sequence } from './scheduler.js';
+import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
+
+export interface EngineOptions {
+  backend?: 'reference';
+  maxBatchedTokens?: number;
+  maxSeqs?: number;
+  numBlocks?: number;
+  policy?: SchedulerPolicy;
+  prefixCaching?: boolean;
+  tokenizer?: Tokenizer;
+}
+
+export interface GenerateOptions extends SamplingParams {
+  max_tokens?: number;
+  /** Stop strings: generation ends before the first occurrence. */
+  stop?: string | string[];
+  stop_token_ids?: number[];
+  /** Keep generating past EOS. */
+  ignore_eos?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface Delta { text: string; tokens: number[]; logprobs?: number[] }
+
+export interface Completion {
+  text: string;
+  tokens: number[];
+  finishReason: FinishReason;
+  usage: { promptTokens: number; completionTokens: number; cachedTokens: number };
+  timings: { ttftMs: number; totalMs: number };
+}
+
+interface Live {
+  seq: Sequence;
+  params: ResolvedSampling;
+  stops: string[];
+  decoder: ReturnType<Tokenizer['decoder']>;
+  text: string;
+  emitted: number;
+  queue: Delta[];
+  wake?: () => void;
+  done?: Completion;
+  error?: Error;
+  start: number;
+  ttft?: number;
+  logprobs: number[];
+}
+
+let nextId = 0;
+
+export class Engine {
+  readonly scheduler: Scheduler;
+  readonly tokenizer: Tokenizer;
+  private readonly sampler: Sampler;
+  private readonly live = new Map<number | string, Live>();
+  private looping = false;
+  /** Set when the loop died; every later request fails with it. */
+  dead?: Error;
+  readonly stats = { steps: 0, tokens: 0, preemptions: 0 };
+
+  constructor(readonly backend: Backend, opts: EngineOptions = {}) {
+    const plan = backend.plan;
+    this.tokenizer = opts.tokenizer ?? new ByteTokenizer(plan.model.vocab, plan.model.bos ?? 256, plan.model.eos ?? 257);
+    this.sampler = new Sampler(plan.model.vocab);
+    this.scheduler = new Scheduler({
+      maxBatchedTokens: Math.min(opts.maxBatchedTokens ?? 256, backend.maxTokens),
+      maxSeqs: opts.maxSeqs ?? 16,
+      blockSize: plan.kv.blockSize,
+      numBlocks: backend.numBlocks,
+      policy: opts.policy ?? 'continuous',
+      prefixCaching: opts.prefixCaching ?? true,
+    });
+  }
+
+  /** Load a compiled artifact folder onto a backend. */
+  static load(dir: string, opts: EngineOptions & { numBlocks?: number; maxTokens?: number } = {}): Engine {
+    const { plan, weights } = loadArtifact(dir);
+    if ((opts.backend ?? 'reference') !== 'reference') throw new Error(`backend '${opts.backend}' is not available in this build`);
+    const backend = new ReferenceBackend(plan, weights, { numBlocks: opts.numBlocks, maxTokens: opts.maxTokens ?? 256 });
+    return new Engine(backend, opts);
+  }
+
+  /** Stream a completion: yields text deltas, returns the final completion. */
+  async *stream(prompt: string | number[], opts: GenerateOptions = {}): AsyncGenerator<Delta, Completion> {
+    if (this.dead) throw new Error(`engine is dead: ${this.dead.message}`);
+    const { max_tokens, stop, stop_token_ids, ignore_eos, signal, ...sampling } = opts;
+    const params = resolveSamplingParams(sampling);
+    const tokens = typeof prompt === 'string' ? this.tokenizer.encode(prompt) : prompt;
+    const V = this.backend.plan.model.vocab, P = this.backend.plan.model.maxPositions;
+    if (tokens.length === 0) throw new Error('prompt is empty');
+    tokens.forEach((t, i) => { if (!Number.isInteger(t) || t < 0 || t >= V) throw new Error(`prompt token ${i} is ${t}, outside the vocabulary 0..${V - 1}`); });
+    const maxTokens = max_tokens ?? 128;
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new Error(`max_tokens must be a positive integer, got ${max_tokens}`);
+    if (tokens.length + maxTokens > P) throw new Error(`prompt (${tokens.length} tokens) + max_tokens (${maxTokens}) exceeds the model's ${P} positions`);
+    const id = `req-${nextId++}`;
+    const eos = this.tokenizer.eos;
+    const seq = this.scheduler.add({ id, prompt: tokens, maxTokens, stopTokenIds: [...(stop_token_ids ?? []), ...(!ignore_eos && eos !== undefined ? [eos] : [])] });
+    const live: Live = {
+      seq, params, stops: stop === undefined ? [] : Array.isArray(stop) ? stop : [stop], decoder: this.tokenizer.decoder(),
+      text: '', emitted: 0, queue: [], start: performance.now(), logprobs: [],
+    };
+    if (seq.status === 'finished') throw new Error(seq.error ?? 'request rejected');
+    this.live.set(id, live);
+    const onAbort = () => this.finish(live, 'aborted');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.kick();
+    try {
+      for (;;) {
+        while (live.queue.length) yield live.queue.shift()!;
+        if (live.error) throw live.error;
+        if (live.done) return live.done;
+        await new Promise<void>((r) => { live.wake = r; });
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      if (!live.done) this.finish(live, 'aborted');
+      this.live.delete(id);
+    }
+  }
+
+  /** The whole completion at once. */
+  async generate(prompt: string | number[], opts: GenerateOptions = {}): Promise<Completion> {
+    const it = this.stream(prompt, opts);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  private kick(): void {
+    if (this.looping) return;
+    this.looping = true;
+    setImmediate(() => { this.loop().catch((e: Error) => this.die(e)); });
+  }
+
+  private die(e: Error): void {
+    this.dead = e;
+    this.looping = false;
+    for (const l of this.live.values()) { l.error = e; l.wake?.(); }
+  }
+
+  private async loop(): Promise<void> {
+    while (this.scheduler.hasWork()) {
+      const step = this.scheduler.schedule();
+      if (!step) break;
+      if (step.copies.length) this.backend.copyBlocks(step.copies.map((c) => [c.src, c.dst] as const));
+      const logits = this.backend.forward(step.batch);
+      const V = this.backend.plan.model.vocab;
+      const L = step.batch.logitIndices.length;
+      const sampled = new Int32Array(L);
+      const lps = new Float64Array(L);
+      let prevRow = -1, j = 0;
+      for (let li = 0; li < L; li++) {
+        const row = step.logitRows[li];
+        j = row === prevRow ? j + 1 : 0;
+        prevRow = row;
+        const seq = step.seqs[row];
+        const l = this.live.get(seq.id);
+        const params = l?.params ?? resolveSamplingParams({ temperature: 0 });
+        const r = this.sampler.sample(logits.subarray(li * V, (li + 1) * V), params, seq, seq.length + j);
+        sampled[li] = r.token;
+        lps[li] = r.logprob;
+      }
+      const finished = this.scheduler.postprocess(sampled);
+      this.stats.steps++;
+      this.stats.tokens += step.batch.tokens.length;
+      for (const seq of new Set(step.seqs)) {
+        const l = this.live.get(seq.id);
+        if (l) this.emit(l);
+      }
+      for (const seq of finished) {
+        const l = this.live.get(seq.id);
+        if (l && !l.done) this.finish(l, seq.finishReason ?? 'stop');
+      }
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    this.looping = false;
+    if (this.scheduler.hasWork()) this.kick();
+  }
+
+  private emit(l: Live): void {
+    const out = l.seq.outputTokens;
+    if (out.length <= l.emitted || l.done) return;
+    const fresh = Array.from(out.subarray(l.emitted));
+    l.emitted = out.length;
+    l.ttft ??= performance.now() - l.start;
+    let text = l.decoder.push(fresh.filter((t) => !l.seq.stopTokenIds.includes(t)));
+    const before = l.text.length;
+    l.text += text;
+    for (const s of l.stops) {
+      const at = l.text.indexOf(s, Math.max(0, before - s.length + 1));
+      if (at >= 0) {
+        text = text.slice(0, Math.max(0, at - before));
+        l.text = l.text.slice(0, at);
+        l.queue.push({ text, tokens: fresh });
+        this.finish(l, 'stop');
+        return;
+      }
+    }
+    l.queue.push({ text, tokens: fresh });
+    l.wake?.();
+  }
+
+  private finish(l: Live, reason: FinishReason): void {
+    if (l.done) return;
+    if (l.seq.status !== 'finished') this.scheduler.abort(l.seq.id, reason);
+    const tail = l.decoder.flush();
+    if (tail) { l.text += tail; l.queue.push({ text: tail, tokens: [] }); }
+    const now = performance.now();
+    l.done = {
+      text: l.text, tokens: Array.from(l.seq.outputTokens), finishReason: reason,
+      usage: { promptTokens: l.seq.promptLen, completionTokens: l.seq.numOutput, cachedTokens: l.seq.numCachedTokens },
+      timings: { ttftMs: l.ttft ?? now - l.start, totalMs: now - l.start },
+    };
+    l.wake?.();
+  }
+}
