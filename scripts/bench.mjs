@@ -7,6 +7,9 @@
  *            structure at tiny widths, weights in external data that must not be read)
  *   compile  import + passes + planning of the same export, beside onnxruntime-node's session
  *            creation (graph optimisation level 'all') on the same file, in the same process
+ *   kernels  CPU kernel references: linear 128×512×2048 (fp16 storage), paged attention
+ *            (B=4, 128 context, Hq 8, Hkv 2, D 64; prefill and decode), scheduler µs/step at
+ *            256 running sequences
  *   decode   reference-backend tokens/s on the shipped default model: one sequence, greedy,
  *            128-token prompt then 64 decode steps
  */
@@ -62,6 +65,27 @@ benches.compile = async () => {
     await s.release();
   }
   return { model: 'models/llama-32l-tiny.onnx', planSteps: steps, error: err, lfcMedianMs: +median(lfcMs).toFixed(1), onnxruntimeSessionMedianMs: +median(ortMs).toFixed(1), ratio: +(median(ortMs) / median(lfcMs)).toFixed(2), runs: 3 };
+};
+
+benches.kernels = async () => {
+  const { linear, pagedAttention } = await import(join(root, 'dist/runtime/kernels/index.js'));
+  const { benchScheduler } = await import(join(root, 'dist/runtime/scheduler-bench.js'));
+  const time = (f, n = 5) => { f(); const xs = []; for (let i = 0; i < n; i++) { const t0 = performance.now(); f(); xs.push(performance.now() - t0); } return +median(xs).toFixed(2); };
+  const rnd = (n) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5);
+  const T = 128, K = 512, N = 2048;
+  const x = rnd(T * K), w = rnd(N * K);
+  const linearMs = time(() => linear.reference({ x, weight: w, T, K, N, dtype: 'float16' }));
+  const attn = (fresh) => {
+    const B = 4, ctx = 128, bs = 16, Hq = 8, Hkv = 2, D = 64, nb = B * ctx / bs, Tt = B * fresh;
+    const batch = {
+      positions: Int32Array.from({ length: Tt }, (_, t) => ctx - fresh + (t % fresh)), seqStarts: Int32Array.from({ length: B + 1 }, (_, b) => b * fresh),
+      contextLens: new Int32Array(B).fill(ctx), blockTables: Int32Array.from({ length: nb }, (_, i) => i), maxBlocksPerSeq: ctx / bs,
+    };
+    const args = { q: rnd(Tt * Hq * D), kCache: rnd(nb * bs * Hkv * D), vCache: rnd(nb * bs * Hkv * D), batch, Hq, Hkv, D, blockSize: bs, numBlocks: nb, dtype: 'float16' };
+    return time(() => pagedAttention.reference(args));
+  };
+  const sched = benchScheduler();
+  return { linear128x512x2048Ms: linearMs, pagedAttentionPrefillMs: attn(128), pagedAttentionDecodeMs: attn(1), schedulerUsPerStepAt256: +sched.usPerStep.toFixed(1) };
 };
 
 benches.decode = async () => {

@@ -155,15 +155,4 @@ describe('pagedAttention', () => {
     expect(() => partial(args, 5, 2)).toThrow(/split \[5, 2\)/);
     expect(() => combine([{ max: new Float32Array(2), sum: new Float32Array(2), out: new Float32Array(3) }], 2, 'float32')).toThrow(/parts\[0\].out has 3 elements/);
   });
-  it('B=4 × 128 tokens of context, Hq=8, Hkv=2, D=64: timing', () => {
-    for (const fresh of [128, 1]) {
-      const { args } = makeCase(Array.from({ length: 4 }, () => ({ cached: 128 - fresh, fresh })), 16, 8, 2, 64, 'float16', 1);
-      reference(args); // warm up
-      const t0 = performance.now();
-      reference(args);
-      const ms = performance.now() - t0;
-      console.log(`paged attention B=4 ctx=128 Hq=8 Hkv=2 D=64, ${fresh === 1 ? 'decode (1 new token each)' : 'prefill (128 new each)'}: ${ms.toFixed(2)} ms`);
-      expect(ms).toBeLessThan(2000);
-    }
-  });
 });
