@@ -12,29 +12,19 @@
  *   GatedAct(gate, up) {kind}                              act(gate) · up
  *   Linear(x[..., K], weight[K, N], bias[N]?)              y = x·W + b, then the optional activation
  *        {activation?}
+ *
+ * The registered list also carries the already-fused norm and GELU forms of other domains
+ * (fused-forms.ts), which the same passes lower to these ops.
  */
+export { ACTIVATIONS, activationFn, type ActivationKind };
 import { storeRounded, Tensor } from '../../runtime/tensor.js';
 import { dimEq, shapeStr, type Dim } from '../ir/dim.js';
-import { erf } from './elementwise-unary.js';
+import { ACTIVATIONS, activationFn, type ActivationKind } from './activation.js';
+import { fusedFormOps } from './fused-forms.js';
 import { expectFloat, fromValues, sameDtype } from './math-common.js';
 import { matmul } from './nn.js';
 import type { InferContext, InputInfo, OpContext, OpDef } from './registry.js';
 import { req } from './util.js';
-
-export const ACTIVATIONS = ['silu', 'gelu_tanh', 'gelu_erf', 'relu'] as const;
-export type ActivationKind = (typeof ACTIVATIONS)[number];
-
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-
-/** The scalar function of an activation kind (float64). */
-export function activationFn(kind: ActivationKind): (x: number) => number {
-  switch (kind) {
-    case 'silu': return (x) => x / (1 + Math.exp(-x));
-    case 'gelu_tanh': return (x) => 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
-    case 'gelu_erf': return (x) => 0.5 * x * (1 + erf(x / Math.SQRT2));
-    case 'relu': return (x) => (x > 0 ? x : 0);
-  }
-}
 
 function activationAttr(ctx: OpContext, name: string, required: boolean): ActivationKind | undefined {
   if (!required && !ctx.attrs.has(name)) return undefined;
@@ -202,4 +192,5 @@ export const lfcNnOps: OpDef[] = [
   activationOp,
   gatedActOp,
   linearOp,
+  ...fusedFormOps,
 ];

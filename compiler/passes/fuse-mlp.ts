@@ -12,11 +12,13 @@
  *                                Constants match within 1e-6 relative (fp32), or the rounding
  *                                error of the model's fp16/bf16 constants.
  *                    relu        the Relu op (so it can join a Linear's epilogue)
+ *                    gelu-op     Gelu-20 {approximate}; com.microsoft Gelu, FastGelu, BiasGelu
  *   fuse-gated-mlp   gated       Mul(Activation(gate), up), gate and up of one shape → GatedAct
  *
  * A near miss names the node and the term or constant that differs.
  */
 import { shapeEq } from '../ir/dim.js';
+import { addNode } from '../ir/edit.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
 import type { Pass, Rule } from './driver.js';
 import {
@@ -238,6 +240,30 @@ const reluRule: Rule = {
   },
 };
 
+/** Gelu-20 {approximate} and com.microsoft Gelu / FastGelu(X, bias?) / BiasGelu(A, B): a bias becomes an Add. */
+function geluOpRule(name: string, ops: string[], domain: string): Rule {
+  return {
+    name, ops, domain,
+    apply(g, n, ctx) {
+      const x = n.inputs[0];
+      if (!x?.type) return false;
+      const kind = n.opType === 'FastGelu' || (n.attrs.get('approximate') ?? 'none') === 'tanh' ? 'gelu_tanh' : 'gelu_erf';
+      let input = x;
+      const bias = n.opType === 'Gelu' ? undefined : n.inputs[1];
+      if (bias) {
+        const add = addNode(g, 'Add', '', [x, bias], [], `${n.name}/bias_add`, { before: n });
+        add.outputs[0].type = { dtype: x.type.dtype, shape: [...x.type.shape] };
+        input = add.outputs[0];
+      }
+      replacePattern(g, ctx, {
+        pass: ACT, rule: name, root: n, nodes: new Set([n]), op: 'Activation', inputs: [input],
+        attrs: [['kind', kind]], replaces: [n.outputs[0]], detail: `${kind} from the ${n.opType} op${bias ? ', bias added in front' : ''}`,
+      });
+      return true;
+    },
+  };
+}
+
 // ---- Gated MLP -----------------------------------------------------------------------------------
 
 const isActivation = (n: Node | undefined): n is Node => !!n && n.domain === 'lfc' && n.opType === 'Activation';
@@ -277,5 +303,9 @@ const gatedRule: Rule = {
   },
 };
 
-export const fuseActivation: Pass = fusePass(ACT, 'GELU (tanh, erf) and SiLU written in elementwise ops, and Relu, into lfc.Activation', [activationRule, reluRule]);
+export const fuseActivation: Pass = fusePass(ACT, 'GELU (tanh, erf) and SiLU written in elementwise ops, and Relu, into lfc.Activation', [
+  activationRule, reluRule,
+  geluOpRule('gelu-op', ['Gelu'], ''),
+  geluOpRule('ms-gelu-op', ['Gelu', 'FastGelu', 'BiasGelu'], 'com.microsoft'),
+]);
 export const fuseGatedMlp: Pass = fusePass(GATED, 'Mul(Activation(gate), up) into lfc.GatedAct', [gatedRule]);

@@ -10,14 +10,19 @@
  *                 layer-norm     ReduceMean(x) → Sub(x, μ) → d; ReduceMean(Pow(d, 2)) → the same
  *                                inverse-std chain on d → [Cast] → [Mul(γ)] → [Add(β)]
  *                 layer-norm-op  LayerNormalization(x, γ, β) normalising the last axis only
+ *                 rms-norm-op    RMSNormalization-23 over the last axis; com.microsoft
+ *                 simplified-…   SimplifiedLayerNormalization likewise
  *   fuse-add-norm  add-norm      Add(a, b) → RMSNorm | LayerNorm, where the sum otherwise only
  *                                feeds other residual Adds: AddNorm(x, residual, γ, β) → (y, sum)
+ *                 skip-norm-op   com.microsoft Skip(Simplified)LayerNormalization (a bias becomes an
+ *                                Add in front; its sum output becomes AddNorm's)
  *
  * Every intermediate must stay inside the pattern; a near miss reports which node broke it.
  */
 import { isFloat, type DType } from '../../runtime/dtype.js';
 import { castTensor, Tensor } from '../../runtime/tensor.js';
 import { dimEq, shapeEq, type Dim } from '../ir/dim.js';
+import { addNode } from '../ir/edit.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
 import type { Pass, PassContext, Rule } from './driver.js';
 import {
@@ -236,29 +241,77 @@ function paramVector(g: Graph, v: Value | undefined, h: Dim, name: string): Valu
   return t && constant(g, t, name);
 }
 
-const layerNormOpRule: Rule = {
-  name: 'layer-norm-op',
-  ops: ['LayerNormalization'],
+/**
+ * A norm op over the last axis into the lfc op: LayerNormalization (→ LayerNorm),
+ * RMSNormalization-23 and com.microsoft SimplifiedLayerNormalization (→ RMSNorm).
+ */
+function normOpRule(name: string, opType: string, domain: string, kind: 'rms' | 'layer'): Rule {
+  return {
+    name, ops: [opType], domain,
+    apply(g, n, ctx) {
+      const miss = (why: string): false => missOnce(ctx, NORM, name, n, why);
+      const x = n.inputs[0];
+      const rank = rankOf(x);
+      if (!x || rank < 1) return false;
+      const axis = (n.attrs.get('axis') as number | undefined) ?? -1;
+      if ((axis < 0 ? axis + rank : axis) !== rank - 1) return miss(`${n.label} normalises from axis ${axis}, not the last axis only`);
+      for (const o of n.outputs.slice(1)) {
+        if (o.consumers.length || g.outputs.includes(o)) return miss(`${n.label} has its statistics output '${o.name}' used`);
+      }
+      const h = x.type!.shape[rank - 1];
+      const gamma = paramVector(g, n.inputs[1], h, `${n.name}/gamma`);
+      if (!gamma) return miss(`${n.label} has scale ${vname(n.inputs[1])} that is not a [${String(h)}] vector`);
+      const beta = kind === 'layer' && n.inputs[2] ? paramVector(g, n.inputs[2], h, `${n.name}/beta`) : undefined;
+      if (kind === 'layer' && n.inputs[2] && !beta) return miss(`${n.label} has B ${vname(n.inputs[2])} that is not a [${String(h)}] vector`);
+      const eps = (n.attrs.get('epsilon') as number | undefined) ?? 1e-5;
+      const op = kind === 'rms' ? 'RMSNorm' : 'LayerNorm';
+      replacePattern(g, ctx, {
+        pass: NORM, rule: name, root: n, nodes: new Set([n]), op,
+        inputs: beta ? [x, gamma, beta] : [x, gamma], attrs: [['epsilon', eps]], replaces: [n.outputs[0]],
+        detail: `${op} over ${String(h)} (epsilon ${fmt(eps)}) from the ${n.opType} op`,
+      });
+      return true;
+    },
+  };
+}
+
+/**
+ * com.microsoft Skip(Simplified)LayerNormalization → AddNorm. A bias becomes an Add in front of
+ * the AddNorm (sum = input + bias + skip); the op's own sum output becomes AddNorm's.
+ */
+const skipNormRule: Rule = {
+  name: 'skip-norm-op',
+  ops: ['SkipSimplifiedLayerNormalization', 'SkipLayerNormalization'],
+  domain: 'com.microsoft',
   apply(g, n, ctx) {
-    const miss = (why: string): false => missOnce(ctx, NORM, 'layer-norm-op', n, why);
-    const x = n.inputs[0];
-    const rank = rankOf(x);
-    if (!x || rank < 1) return false;
-    const axis = (n.attrs.get('axis') as number | undefined) ?? -1;
-    if ((axis < 0 ? axis + rank : axis) !== rank - 1) return miss(`${n.label} normalises from axis ${axis}, not the last axis only`);
-    for (const o of n.outputs.slice(1)) {
-      if (o.consumers.length || g.outputs.includes(o)) return miss(`${n.label} has its statistics output '${o.name}' used`);
+    const miss = (why: string): false => missOnce(ctx, ADD_NORM, 'skip-norm-op', n, why);
+    const rms = n.opType === 'SkipSimplifiedLayerNormalization';
+    const [x, skip] = n.inputs;
+    if (!x?.type || !skip?.type) return false;
+    if (!shapeEq(x.type.shape, skip.type.shape)) return miss(`${n.label} broadcasts skip ${vname(skip)} against ${vname(x)}`);
+    for (const o of [n.outputs[1], n.outputs[2]]) {
+      if (o && (o.consumers.length || g.outputs.includes(o))) return miss(`${n.label} has its statistics output '${o.name}' used`);
     }
-    const h = x.type!.shape[rank - 1];
-    const gamma = paramVector(g, n.inputs[1], h, `${n.name}/gamma`);
-    if (!gamma) return miss(`${n.label} has Scale ${vname(n.inputs[1])} that is not a [${String(h)}] vector`);
-    const beta = n.inputs[2] && paramVector(g, n.inputs[2], h, `${n.name}/beta`);
-    if (n.inputs[2] && !beta) return miss(`${n.label} has B ${vname(n.inputs[2])} that is not a [${String(h)}] vector`);
-    const eps = (n.attrs.get('epsilon') as number | undefined) ?? 1e-5;
+    const h = x.type.shape[x.type.shape.length - 1];
+    const gamma = paramVector(g, n.inputs[2], h, `${n.name}/gamma`);
+    const beta = !rms && n.inputs[3] ? paramVector(g, n.inputs[3], h, `${n.name}/beta`) : undefined;
+    const biasIn = n.inputs[rms ? 3 : 4];
+    const bias = biasIn && paramVector(g, biasIn, h, `${n.name}/bias`);
+    if (!gamma || (!rms && n.inputs[3] && !beta) || (biasIn && !bias)) return miss(`${n.label} has a gamma, beta or bias that is not a [${String(h)}] vector`);
+    let xin = x;
+    if (bias) {
+      const add = addNode(g, 'Add', '', [x, bias], [], `${n.name}/bias_add`, { before: n });
+      add.outputs[0].type = { dtype: x.type.dtype, shape: [...x.type.shape] };
+      xin = add.outputs[0];
+    }
+    const eps = (n.attrs.get('epsilon') as number | undefined) ?? 1e-12;
+    const kind = rms ? 'rms' : 'layer';
+    const sum = n.outputs[3];
     replacePattern(g, ctx, {
-      pass: NORM, rule: 'layer-norm-op', root: n, nodes: new Set([n]), op: 'LayerNorm',
-      inputs: beta ? [x, gamma, beta] : [x, gamma], attrs: [['epsilon', eps]], replaces: [n.outputs[0]],
-      detail: `LayerNorm over ${String(h)} (epsilon ${fmt(eps)}) from the LayerNormalization op`,
+      pass: ADD_NORM, rule: 'skip-norm-op', root: n, nodes: new Set([n]), op: 'AddNorm',
+      inputs: [xin, skip, gamma, ...(beta ? [beta] : [])], attrs: [['kind', kind], ['epsilon', eps]],
+      replaces: [n.outputs[0], sum], types: [undefined, x.type],
+      detail: `AddNorm (${kind}, epsilon ${fmt(eps)}) from the ${n.opType} op${bias ? ', bias added in front' : ''}`,
     });
     return true;
   },
@@ -297,5 +350,11 @@ const addNormRule: Rule = {
   },
 };
 
-export const fuseNorm: Pass = fusePass(NORM, 'RMSNorm and LayerNorm (op and decomposed forms) into lfc norms', [layerNormRule, rmsNormRule, layerNormOpRule]);
-export const fuseAddNorm: Pass = fusePass(ADD_NORM, 'residual Add + norm into lfc.AddNorm (the sum as a second output)', [addNormRule]);
+export const fuseNorm: Pass = fusePass(NORM, 'RMSNorm and LayerNorm (op and decomposed forms) into lfc norms', [
+  layerNormRule, rmsNormRule,
+  normOpRule('layer-norm-op', 'LayerNormalization', '', 'layer'),
+  normOpRule('rms-norm-op', 'RMSNormalization', '', 'rms'),
+  normOpRule('simplified-layer-norm-op', 'SimplifiedLayerNormalization', 'com.microsoft', 'rms'),
+  normOpRule('simplified-layer-norm-op', 'SimplifiedLayerNormalization', '', 'rms'),
+]);
+export const fuseAddNorm: Pass = fusePass(ADD_NORM, 'residual Add + norm into lfc.AddNorm (the sum as a second output)', [addNormRule, skipNormRule]);

@@ -51,6 +51,12 @@ export class Builder {
     return n.outputs;
   }
 
+  /** A node of another domain (e.g. com.microsoft, imported at version 1). */
+  dop(domain: string, opType: string, inputs: (Value | undefined)[], attrs: Record<string, AttrValue> = {}, outputs = 1): Value[] {
+    if (!this.g.opsets.has(domain)) this.g.opsets.set(domain, 1);
+    return addNode(this.g, opType, domain, inputs, Object.entries(attrs), `/t/${opType}_${this.k++}`, { outputs }).outputs;
+  }
+
   output(...vs: Value[]): Graph {
     this.g.outputs.push(...vs);
     return this.g;
