@@ -90,12 +90,12 @@ describe('linear epilogue', () => {
 });
 
 describe('merge-qkv', () => {
-  function qkv(opset: number, bias: boolean, qAct = 'Neg') {
+  function qkv(opset: number, bias: boolean | 'k-only', qAct = 'Neg') {
     const b = new Builder(opset);
     const x = b.input('x', [B, S, 16]);
     const proj = (name: string, n: number, seed: number) => {
       const y = b.op('MatMul', [x, b.rand([16, n], seed)], {}, `/attn/${name}_proj/MatMul`);
-      return bias ? b.op('Add', [y, b.rand([n], seed + 10)]) : y;
+      return bias === true || (bias === 'k-only' && name === 'k') ? b.op('Add', [y, b.rand([n], seed + 10)]) : y;
     };
     const q = proj('q', 16, 1), k = proj('k', 8, 2), v = proj('v', 8, 3);
     return b.output(b.op(qAct, [q]), k, b.op('Neg', [v]));
@@ -112,6 +112,14 @@ describe('merge-qkv', () => {
     expect(opset >= 13 ? split.inputs.length : (split.attrs.get('split') as number[]).length).toBe(opset >= 13 ? 2 : 3);
     expect(g.outputs[1].name).toBe(qkv(opset, bias).outputs[1].name); // graph output keeps its name
     expect(events.find((e) => e.rule === 'qkv')!.detail).toMatch(/merged into one Linear \[16, 32\] \+ Split \[16, 8, 8\]/);
+  });
+
+  it('gives the projections without a bias zeros when another has one', () => {
+    const { g } = fuseAndCompare(() => qkv(17, 'k-only'));
+    const merged = g.nodes.find((n) => n.opType === 'Linear')!;
+    const bias = merged.inputs[2]!.initializer!.load().toArray();
+    expect(bias.slice(0, 16).every((v) => v === 0) && bias.slice(24).every((v) => v === 0)).toBe(true);
+    expect(bias.slice(16, 24).some((v) => v !== 0)).toBe(true);
   });
 
   it('reports a projection with an activation epilogue', () => {

@@ -163,6 +163,17 @@ describe('gated MLP', () => {
     },
   );
 
+  it('fuses a merged gate_up projection split in two (Phi-3 style)', () => {
+    const { g } = fuseAndCompare(() => {
+      const b = new Builder();
+      const x = b.input('x', X);
+      const gu = b.op('MatMul', [x, b.rand([16, 64], 1)]);
+      const [gate, up] = b.ops('Split', [gu, b.c([32, 32], 'int64')], { axis: -1 }, 2);
+      return b.output(b.op('Mul', [up, silu(b, gate, 'float32')]));
+    });
+    expect(g.nodes.map((n) => n.opType)).toEqual(['Linear', 'Split', 'GatedAct']);
+  });
+
   it('reports an activation also used outside the gate', () => {
     const { g, events } = fuseAndCompare(() => gated(silu, { escape: true }));
     expect(countOps(g, 'lfc.GatedAct')).toBe(0);

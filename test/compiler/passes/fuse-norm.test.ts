@@ -169,6 +169,21 @@ describe('layer-norm', () => {
     expect(missed(events)).toEqual([]);
   });
 
+  it('absorbs the fp32 up-cast of an fp16 input (result back in fp16)', () => {
+    const make = () => {
+      const b = new Builder();
+      const x = b.input('x', X, 'float16');
+      const xf = b.op('Cast', [x], { to: ONNX_DTYPE_CODE.float32 });
+      const d = b.op('Sub', [xf, b.op('ReduceMean', [xf], { axes: [-1] })]);
+      const v = b.op('ReduceMean', [b.op('Pow', [d, b.c(2)])], { axes: [-1] });
+      const n = b.op('Div', [d, b.op('Sqrt', [b.op('Add', [v, b.c(1e-5)])])]);
+      return b.output(b.op('Cast', [n], { to: ONNX_DTYPE_CODE.float16 }));
+    };
+    const { g } = fuseAndCompare(make, 2e-3);
+    expect(g.nodes.map((n) => n.opType)).toEqual(['LayerNorm']);
+    expect(g.nodes[0].inputs[0]!.name).toBe('x');
+  });
+
   it('reports a variance over another axis', () => {
     const g = layerNorm({ varAxes: [1] });
     const ev = fuse(g);
