@@ -38,6 +38,12 @@ export function opFor(node: Node): OpDef {
 export interface InferOptions {
   /** Evaluate nodes whose inputs are all known numbers (default true). */
   fold?: boolean;
+  /**
+   * Infer only nodes whose outputs have no type yet (nodes a pass just added). Sound because a
+   * rewrite replaces values by values of the same type; the plan-vs-graph checks catch a rule
+   * that breaks this.
+   */
+  incremental?: boolean;
 }
 
 export function inferShapes(g: Graph, opts: InferOptions = {}): void {
@@ -54,7 +60,10 @@ export function inferShapes(g: Graph, opts: InferOptions = {}): void {
     g.dimEquations.set(name, expr);
     return expr;
   };
-  for (const node of g.nodes) inferNode(node, fold, g.dimEquations, equate);
+  for (const node of g.nodes) {
+    if (opts.incremental && node.outputs.every((o) => o.type)) continue;
+    inferNode(node, fold, g.dimEquations, equate);
+  }
   if (g.dimEquations.size) {
     const sub = (ds: Dim[]): Dim[] => ds.map((d) => substituteDim(d, g.dimEquations));
     for (const v of g.values.values()) {

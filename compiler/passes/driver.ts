@@ -60,7 +60,7 @@ export function rewritePass(name: string, description: string, rules: readonly R
         if (changed === 0) break;
         total += changed;
         cleanup(g);
-        inferShapes(g);
+        inferShapes(g, { incremental: true });
       }
       return total;
     },
@@ -107,7 +107,7 @@ export function runPipeline(g: Graph, passes: readonly Pass[], opts: PipelineOpt
     const changes = p.run(g, ctx);
     if (changes > 0 && !p.selfCleaning) {
       cleanup(g);
-      inferShapes(g);
+      inferShapes(g, { incremental: true });
     }
     opts.onPass?.(p, changes, performance.now() - t0);
     if (opts.dumpAfter === p.name || opts.dumpAfter === 'all') opts.onDump?.(p.name, g);
