@@ -80,3 +80,15 @@ describe.skipIf(!files.length)('artifact files', () => {
     expect(() => new ReferenceBackend(plan, readFileSync(join(dir, 'weights.bin')))).toThrow(/weights.bin is 10 bytes/);
   });
 });
+
+describe.skipIf(!existsSync(join(MODELS, 'coder-draft.onnx')))('narrow activation dtypes', () => {
+  it.each([['float16', 5e-2], ['bfloat16', 3e-1]] as const)('a %s plan stays within %d of the fp32 graph', async (dtype, atol) => {
+    const path = join(MODELS, 'coder-draft.onnx');
+    const r = compileModel(path, { maxPositions: 128, dtype });
+    expect(r.plan!.dtype).toBe(dtype);
+    const oracle = (await ortOracle(path, r.original))!;
+    const [c] = await verifyPlan(r.plan!, r.weights!.pack(), { seed: 5, cases: 1, atol, oracle });
+    expect(c.maxAbsError).toBeLessThanOrEqual(atol);
+    expect(c.maxAbsError).toBeGreaterThan(1e-4); // the narrow dtype is really in effect
+  });
+});
