@@ -118,3 +118,19 @@ export function topoSort(g: Graph): void {
   }
   g.nodes.splice(0, g.nodes.length, ...order);
 }
+
+/** Nodes and graph inputs a value depends on, in graph order. */
+export function ancestors(g: Graph, v: Value): { nodes: Node[]; inputs: Value[] } {
+  const seen = new Set<Node>();
+  const inputs = new Set<Value>();
+  const stack = [v];
+  while (stack.length) {
+    const x = stack.pop()!;
+    if (g.inputs.includes(x)) inputs.add(x);
+    const p = x.producer;
+    if (!p || seen.has(p)) continue;
+    seen.add(p);
+    for (const i of p.inputs) if (i) stack.push(i);
+  }
+  return { nodes: g.nodes.filter((n) => seen.has(n)), inputs: g.inputs.filter((i) => inputs.has(i)) };
+}

@@ -15,7 +15,7 @@
  */
 import { Tensor } from '../../runtime/tensor.js';
 import { bareSymbol, dimEq, dimSub, evalDim, isSym, shapeStr, type Dim } from '../ir/dim.js';
-import { addNode, replaceAllUses } from '../ir/edit.js';
+import { addNode, ancestors, replaceAllUses } from '../ir/edit.js';
 import { Graph, type Node, type Value } from '../ir/graph.js';
 import { run } from '../ir/interpret.js';
 import { scalarOf } from './canonicalize.js';
@@ -108,21 +108,6 @@ function unrepeat(v: Value): { base: Value; nodes: Node[] } {
 interface MaskProof { ok: boolean; usesAttentionMask: boolean; reason?: string }
 const proofs = new WeakMap<Value, MaskProof>();
 
-/** Graph inputs and nodes the value depends on, in graph order. */
-function ancestors(g: Graph, v: Value): { nodes: Node[]; inputs: Value[] } {
-  const seen = new Set<Node>();
-  const inputs = new Set<Value>();
-  const stack = [v];
-  while (stack.length) {
-    const x = stack.pop()!;
-    if (g.inputs.includes(x)) inputs.add(x);
-    const p = x.producer;
-    if (!p || seen.has(p)) continue;
-    seen.add(p);
-    for (const i of p.inputs) if (i) stack.push(i);
-  }
-  return { nodes: g.nodes.filter((n) => seen.has(n)), inputs: g.inputs.filter((i) => inputs.has(i)) };
-}
 
 /**
  * Prove by evaluation that `mask` is the causal (+ padding) additive mask for queries of length

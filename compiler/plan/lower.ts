@@ -21,6 +21,7 @@ import { PLAN_SCHEMA, PLAN_VERSION } from '../../runtime/plan.js';
 import type { StorageDType } from '../../runtime/kernels/common.js';
 import { dimEq, dimMul, dimStr, isSym, shapeStr, type Dim } from '../ir/dim.js';
 import { Graph, type Node, type Value } from '../ir/graph.js';
+import { ancestors } from '../ir/edit.js';
 import { run } from '../ir/interpret.js';
 import { constValue } from '../passes/canonicalize.js';
 import { WeightTable } from './weights.js';
@@ -262,21 +263,6 @@ function tokenAxes(axes: Axis[]): boolean {
   return b >= 0 && s > b;
 }
 
-/** Nodes and graph inputs a value depends on, in graph order. */
-export function ancestors(g: Graph, v: Value): { nodes: Node[]; inputs: Value[] } {
-  const seen = new Set<Node>();
-  const inputs = new Set<Value>();
-  const stack = [v];
-  while (stack.length) {
-    const x = stack.pop()!;
-    if (g.inputs.includes(x)) inputs.add(x);
-    const p = x.producer;
-    if (!p || seen.has(p)) continue;
-    seen.add(p);
-    for (const i of p.inputs) if (i) stack.push(i);
-  }
-  return { nodes: g.nodes.filter((n) => seen.has(n)), inputs: g.inputs.filter((i) => inputs.has(i)) };
-}
 
 type RuleFn = (L: Lowerer, n: Node, outIndex: number) => Lowered;
 

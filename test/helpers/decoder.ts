@@ -7,17 +7,9 @@ import * as ort from 'onnxruntime-node';
 import { Tensor } from '../../runtime/tensor.js';
 import type { Graph } from '../../compiler/ir/graph.js';
 import { isSym } from '../../compiler/ir/dim.js';
+import { mulberry32 } from './random.js';
+export { mulberry32 };
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface FeedSpec {
   batch: number;

@@ -6,19 +6,11 @@ import fc from 'fast-check';
 import { expect } from 'vitest';
 import { roundBf16, roundFp16 } from '../../../runtime/floats.js';
 import type { StorageDType } from '../../../runtime/kernels/common.js';
+import { mulberry32 } from '../../helpers/random.js';
+export { mulberry32 };
 
 export const DTYPES: readonly StorageDType[] = ['float32', 'float16', 'bfloat16'];
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** n uniform values in [-scale, scale), rounded to `dtype` (narrow values held as floats). */
 export function randArray(rng: () => number, n: number, scale = 1, dtype: StorageDType = 'float32'): Float32Array {
