@@ -35,7 +35,13 @@ export interface GenerateOptions extends SamplingParams {
   signal?: AbortSignal;
 }
 
-export interface Delta { text: string; tokens: number[]; logprobs?: number[] }
+export interface Delta {
+  text: string;
+  tokens: number[];
+  /** When the request asked for logprobs: each token's log-probability, and its top-n alternatives. */
+  logprobs?: number[];
+  topLogprobs?: { token: number; logprob: number }[][];
+}
 
 export interface Completion {
   text: string;
@@ -59,6 +65,7 @@ interface Live {
   start: number;
   ttft?: number;
   logprobs: number[];
+  topLogprobs: { token: number; logprob: number }[][];
 }
 
 let nextId = 0;
@@ -112,7 +119,7 @@ export class Engine {
     const seq = this.scheduler.add({ id, prompt: tokens, maxTokens, stopTokenIds: [...(stop_token_ids ?? []), ...(!ignore_eos && eos !== undefined ? [eos] : [])] });
     const live: Live = {
       seq, params, stops: stop === undefined ? [] : Array.isArray(stop) ? stop : [stop], decoder: this.tokenizer.decoder(),
-      text: '', emitted: 0, queue: [], start: performance.now(), logprobs: [],
+      text: '', emitted: 0, queue: [], start: performance.now(), logprobs: [], topLogprobs: [],
     };
     if (seq.status === 'finished') throw new Error(seq.error ?? 'request rejected');
     this.live.set(id, live);
@@ -175,6 +182,7 @@ export class Engine {
         const r = this.sampler.sample(logits.subarray(li * V, (li + 1) * V), params, seq, seq.length + j);
         sampled[li] = r.token;
         lps[li] = r.logprob;
+        if (l && params.logprobs >= 0) { l.logprobs.push(r.logprob); l.topLogprobs.push(r.top ?? []); }
       }
       const finished = this.scheduler.postprocess(sampled);
       this.stats.steps++;
@@ -199,6 +207,8 @@ export class Engine {
     const fresh = Array.from(out.subarray(l.emitted));
     l.emitted = out.length;
     l.ttft ??= performance.now() - l.start;
+    const lp = l.params.logprobs >= 0
+      ? { logprobs: l.logprobs.splice(0, fresh.length), topLogprobs: l.topLogprobs.splice(0, fresh.length) } : {};
     let text = l.decoder.push(fresh.filter((t) => !l.seq.stopTokenIds.includes(t)));
     const before = l.text.length;
     l.text += text;
@@ -207,12 +217,12 @@ export class Engine {
       if (at >= 0) {
         text = text.slice(0, Math.max(0, at - before));
         l.text = l.text.slice(0, at);
-        l.queue.push({ text, tokens: fresh });
+        l.queue.push({ text, tokens: fresh, ...lp });
         this.finish(l, 'stop');
         return;
       }
     }
-    l.queue.push({ text, tokens: fresh });
+    l.queue.push({ text, tokens: fresh, ...lp });
     l.wake?.();
   }
 
