@@ -4,7 +4,8 @@
  * exporters' [batch, heads, seq, head_dim] layout; lowering to the ragged, paged form comes later.
  *
  *   lfc.Rope(x[b,H,s,D], cos[b,s,R], sin[b,s,R]) {style: 'half'}            → x rotated
- *       R ≤ D rotated dims (R = D here); 'half' is rotate_half (NeoX / HF LLaMA): pairs (i, i+R/2)
+ *       R ≤ D rotated dims (R = D here); 'half' is rotate_half (NeoX / HF LLaMA): pairs (i, i+R/2);
+ *       'interleaved' (GPT-J): pairs (2i, 2i+1), cos/sin repeated per pair (cos[2i] = cos[2i+1])
  *   lfc.Attention(q[b,Hq,s,D], k[b,Hkv,T,D], v[b,Hkv,T,D], attention_mask[b,T]?) {scale}
  *       → out[b,Hq,s,D]; query i sits at position T−s+i and sees keys j ≤ T−s+i (causal) whose
  *       attention_mask is 1; GQA: query head h reads kv head ⌊h·Hkv/Hq⌋. Masked scores get the
@@ -14,6 +15,7 @@ import { Tensor } from '../../runtime/tensor.js';
 import { dimEq, dimStr, dimSub, shapeStr } from '../ir/dim.js';
 import type { OpDef } from './registry.js';
 import { req } from './util.js';
+import { attentionFormOps } from './attention-forms.js';
 
 const F32_MIN = -3.4028234663852886e38;
 
@@ -30,13 +32,15 @@ const rope: OpDef = {
     const [B, H, S, D] = x.shape;
     const R = cos.shape[2];
     const half = R / 2;
+    const interleaved = ctx.attrs.string('style', 'half') === 'interleaved';
     const out = Tensor.zeros(x.dtype, x.shape);
     const cb = cos.shape[0] === 1 ? 0 : 1;
     for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let s = 0; s < S; s++) {
       const xo = ((b * H + h) * S + s) * D;
       const co = (b * cb * S + s) * R;
       for (let i = 0; i < R; i++) {
-        const rot = i < half ? -x.data[xo + i + half] : x.data[xo + i - half];
+        const rot = interleaved ? (i % 2 === 0 ? -x.data[xo + i + 1] : x.data[xo + i - 1])
+          : i < half ? -x.data[xo + i + half] : x.data[xo + i - half];
         out.data[xo + i] = Math.fround(Math.fround(x.data[xo + i] * cos.data[co + i]) + Math.fround(rot * sin.data[co + i]));
       }
       for (let i = R; i < D; i++) out.data[xo + i] = x.data[xo + i];
@@ -102,4 +106,4 @@ const attention: OpDef = {
   },
 };
 
-export const lfcAttentionOps: OpDef[] = [rope, attention];
+export const lfcAttentionOps: OpDef[] = [rope, attention, ...attentionFormOps];
