@@ -74,6 +74,7 @@ export class OpenAIServer {
   private readonly opts: Required<Omit<ServerOptions, 'apiKey'>> & { apiKey?: string };
   private readonly inflight = new Set<{ ac: AbortController; done: Promise<void> }>();
   private closing?: Promise<void>;
+  private baseUrl?: string;
   private readonly created = Math.floor(Date.now() / 1000);
 
   constructor(readonly engine: Engine, opts: ServerOptions = {}) {
@@ -92,15 +93,17 @@ export class OpenAIServer {
       this.http.once('error', reject);
       this.http.listen(this.opts.port, this.opts.host, () => {
         this.http.off('error', reject);
-        resolve(this.url);
+        const a = this.http.address() as AddressInfo;
+        this.baseUrl = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+        resolve(this.baseUrl);
       });
     });
   }
 
+  /** The base URL (http://host:port) once listening. */
   get url(): string {
-    const a = this.http.address() as AddressInfo;
-    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return `http://${host}:${a.port}`;
+    if (!this.baseUrl) throw new Error('the server is not listening yet');
+    return this.baseUrl;
   }
 
   /** Requests being generated now. */
