@@ -113,7 +113,7 @@ const proofs = new WeakMap<Value, MaskProof>();
  * Prove by evaluation that `mask` is the causal (+ padding) additive mask for queries of length
  * `s` against `T = past + s` keys.
  */
-function proveMask(g: Graph, mask: Value, sDim: Dim, tDim: Dim, bDim: Dim): MaskProof {
+export function proveMask(g: Graph, mask: Value, sDim: Dim, tDim: Dim, bDim: Dim): MaskProof {
   const cached = proofs.get(mask);
   if (cached) return cached;
   const { nodes, inputs } = ancestors(g, mask);

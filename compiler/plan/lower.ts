@@ -430,21 +430,24 @@ const RULES: Record<string, RuleFn> = {
     });
     const R = tables[0].shape[1];
     const half = R / 2;
-    // rotate_half tables repeat their frequencies: keep one half.
+    // rotate_half tables repeat their frequencies: keep one half. Interleaved ones (lfc.Rope
+    // style 'interleaved', from fuse-attention-forms) repeat each per pair (2i, 2i+1): keep every other.
+    const style = (n.attrs.get('style') as 'half' | 'interleaved' | undefined) ?? 'half';
+    const [at, bt] = style === 'interleaved' ? [(i: number) => 2 * i, (i: number) => 2 * i + 1] : [(i: number) => i, (i: number) => i + half];
     const halves = tables.map((t, ti) => {
       const h = Tensor.zeros('float32', [L.maxPositions, half]);
       for (let p = 0; p < L.maxPositions; p++) for (let i = 0; i < half; i++) {
-        const a = t.data[p * R + i], b = t.data[p * R + i + half];
-        if (a !== b) L.fail(n, `${ti ? 'sin' : 'cos'} table is not rotate_half shaped (position ${p}, dim ${i}: ${a} vs ${b})`);
+        const a = t.data[p * R + at(i)], b = t.data[p * R + bt(i)];
+        if (a !== b) L.fail(n, `${ti ? 'sin' : 'cos'} table is not ${style === 'half' ? 'rotate_half' : 'interleaved'} shaped (position ${p}, dim ${i}: ${a} vs ${b})`);
         h.data[p * half + i] = a;
       }
       return h;
     });
     const cos = L.weights.addShared('rope.cos', n.inputs[1]!.name, halves[0]);
     const sin = L.weights.addShared('rope.sin', n.inputs[2]!.name, halves[1]);
-    L.rope = { style: 'half', rotaryDim: R };
+    L.rope = { style, rotaryDim: R };
     const out = L.tokFor(n.outputs[0], n);
-    L.emit({ kind: 'rope', x: x.buf, out: out.buf, heads, headDim: D, rotaryDim: R, style: 'half', cos, sin }, [out.buf]);
+    L.emit({ kind: 'rope', x: x.buf, out: out.buf, heads, headDim: D, rotaryDim: R, style, cos, sin }, [out.buf]);
     return { ...out, axes: x.axes, feat: x.feat };
   },
 

@@ -5,7 +5,7 @@
  * (fuse-attention-forms → lfc.Rope / lfc.Attention + Concat(past, new)) to the usual plan steps and
  * verify against onnxruntime; near misses fail with the reason.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -147,5 +147,127 @@ describe('attention-form references agree with onnxruntime 1.30 (CPU)', () => {
       const want = Tensor.from('float32', r.dims.map(Number), r.data as Float32Array);
       expect(maxAbsDiff(t, want), name).toBeLessThanOrEqual(2e-5);
     }
+  });
+});
+
+// ---- 2. one-layer decoders around each op: interpreter = onnxruntime, compile, verify ------------
+
+const VOCAB = 50, HID = 32, HQ = 4, HKV = 2, D = 16, MAXPOS = 64;
+
+interface Variant {
+  label: string;
+  opset: number;
+  kvHeads: number;
+  /** Nodes from q, k, v [b, s, H·D] (and the past inputs) to 'attn' [b, s, HQ·D] and present.0.key/value. */
+  attention: (kv: number) => NodeProto[];
+  rope: boolean;
+  /** Feeds onnxruntime accepts for this op (GQA: batch 1 when a chunk meets a past). */
+  cases: { batch: number; seq: number; past: number }[];
+}
+
+const n = (opType: string, input: string[], output: string[], a: Record<string, AttrV> = {}, domain = ''): NodeProto =>
+  ({ opType, domain, input, output, name: `/model/layers.0/attn/${output[0]}`, attribute: attrs(a) });
+
+const seqlensNodes = (minusOne = true): NodeProto[] => [
+  n('ReduceSum', ['attention_mask', 'one_axis'], ['am_sum'], { keepdims: 0 }),
+  ...(minusOne ? [n('Sub', ['am_sum', 'one_i64'], ['am_last'])] : [n('Identity', ['am_sum'], ['am_last'])]),
+  n('Cast', ['am_last'], ['seqlens_k'], { to: 6 }),
+  n('Shape', ['attention_mask'], ['am_shape']),
+  n('Gather', ['am_shape', 'one_i64'], ['am_len'], { axis: 0 }),
+  n('Cast', ['am_len'], ['total_len'], { to: 6 }),
+];
+
+const gqa = (extra: Record<string, AttrV> = {}, minusOne = true) => (kv: number): NodeProto[] => [
+  ...seqlensNodes(minusOne),
+  n('GroupQueryAttention', ['q', 'k', 'v', 'past_key_values.0.key', 'past_key_values.0.value', 'seqlens_k', 'total_len', 'cos_cache', 'sin_cache'],
+    ['attn', 'present.0.key', 'present.0.value'], { num_heads: HQ, kv_num_heads: kv, do_rotary: 1, ...extra }, MS),
+];
+
+const variants: Variant[] = [
+  { label: 'GroupQueryAttention (rotary inside)', opset: 17, kvHeads: HKV, rope: true, attention: gqa(), cases: [{ batch: 1, seq: 3, past: 2 }, { batch: 2, seq: 1, past: 4 }, { batch: 2, seq: 4, past: 0 }] },
+  { label: 'GroupQueryAttention (interleaved rotary)', opset: 17, kvHeads: HKV, rope: true, attention: gqa({ rotary_interleaved: 1 }), cases: [{ batch: 1, seq: 3, past: 2 }, { batch: 2, seq: 1, past: 4 }] },
+  {
+    label: 'com.microsoft RotaryEmbedding + MultiHeadAttention (unidirectional, key_padding_mask)', opset: 17, kvHeads: HQ, rope: true,
+    attention: (kv) => [
+      n('RotaryEmbedding', ['q', 'position_ids', 'cos_cache', 'sin_cache'], ['q_rot'], { num_heads: HQ }, MS),
+      n('RotaryEmbedding', ['k', 'position_ids', 'cos_cache', 'sin_cache'], ['k_rot'], { num_heads: kv }, MS),
+      n('Cast', ['attention_mask'], ['kpm'], { to: 6 }),
+      n('MultiHeadAttention', ['q_rot', 'k_rot', 'v', '', 'kpm', '', 'past_key_values.0.key', 'past_key_values.0.value'], ['attn', 'present.0.key', 'present.0.value'], { num_heads: HQ, unidirectional: 1 }, MS),
+    ],
+    cases: [{ batch: 2, seq: 3, past: 2 }, { batch: 2, seq: 1, past: 4 }],
+  },
+  {
+    label: 'RotaryEmbedding-23 (interleaved) + Attention-23 (3-D, is_causal)', opset: 23, kvHeads: HKV, rope: true,
+    attention: (kv) => [
+      n('RotaryEmbedding', ['q', 'cos_cache', 'sin_cache', 'position_ids'], ['q_rot'], { num_heads: HQ, interleaved: 1 }),
+      n('RotaryEmbedding', ['k', 'cos_cache', 'sin_cache', 'position_ids'], ['k_rot'], { num_heads: kv, interleaved: 1 }),
+      n('Attention', ['q_rot', 'k_rot', 'v', '', 'past_key_values.0.key', 'past_key_values.0.value'], ['attn', 'present.0.key', 'present.0.value'], { is_causal: 1, q_num_heads: HQ, kv_num_heads: kv }),
+    ],
+    cases: [{ batch: 2, seq: 3, past: 2 }, { batch: 2, seq: 1, past: 4 }],
+  },
+];
+
+function decoderModel(v: Pick<Variant, 'opset' | 'kvHeads' | 'attention'>): Uint8Array {
+  const kv = v.kvHeads;
+  const [cos, sin] = cosSin(MAXPOS, D / 2);
+  const inits: TensorProto[] = [
+    toTp(rand([VOCAB, HID], 1), 'embed'), toTp(rand([HID], 2, 0.5), 'ln_b'), toTp(Tensor.from('float32', [HID], new Array(HID).fill(1)), 'ln_g'),
+    toTp(rand([HID, HQ * D], 3, 0.3), 'wq'), toTp(rand([HID, kv * D], 4, 0.3), 'wk'), toTp(rand([HID, kv * D], 5, 0.3), 'wv'),
+    toTp(rand([HQ * D, HID], 6, 0.2), 'wo'), toTp(rand([HID, VOCAB], 7, 0.3), 'lm_head'),
+    toTp(cos, 'cos_cache'), toTp(sin, 'sin_cache'), toTp(i64([1], [1]), 'one_axis'), toTp(Tensor.from('int64', [], [1]), 'one_i64'),
+  ];
+  const nodes: NodeProto[] = [
+    n('Gather', ['embed', 'input_ids'], ['h0'], { axis: 0 }),
+    n('LayerNormalization', ['h0', 'ln_g', 'ln_b'], ['x'], { axis: -1, epsilon: { f: 1e-5 } }),
+    n('MatMul', ['x', 'wq'], ['q']), n('MatMul', ['x', 'wk'], ['k']), n('MatMul', ['x', 'wv'], ['v']),
+    ...v.attention(kv),
+    n('MatMul', ['attn', 'wo'], ['o']), n('Add', ['h0', 'o'], ['h1']), n('MatMul', ['h1', 'lm_head'], ['logits']),
+  ];
+  const past = (name: string) => vi(name, 'float32', ['batch_size', kv, 'past_sequence_length', D]);
+  const present = (name: string) => vi(name, 'float32', ['batch_size', kv, 'total_sequence_length', D]);
+  return onnx.ModelProto.encode({
+    irVersion: 10, opsetImport: [{ domain: '', version: v.opset }, { domain: MS, version: 1 }],
+    graph: {
+      name: 'decoder', node: nodes, initializer: inits,
+      input: [vi('input_ids', 'int64', ['batch_size', 'sequence_length']), vi('attention_mask', 'int64', ['batch_size', 'total_sequence_length']),
+        vi('position_ids', 'int64', ['batch_size', 'sequence_length']), past('past_key_values.0.key'), past('past_key_values.0.value')],
+      output: [vi('logits', 'float32', ['batch_size', 'sequence_length', VOCAB]), present('present.0.key'), present('present.0.value')],
+    },
+  }).finish();
+}
+
+const readBack = (path: string): Uint8Array => readFileSync(path);
+const tmp = mkdtempSync(join(tmpdir(), 'lfc-attn-forms-'));
+function writeModel(label: string, bytes: Uint8Array): string {
+  const path = join(tmp, `${label.replace(/[^A-Za-z0-9]+/g, '_')}.onnx`);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+describe.each(variants)('$label', (v) => {
+  const path = writeModel(v.label, decoderModel(v));
+
+  it.each(v.cases)('interpreter matches onnxruntime: batch $batch, $seq new, past $past', async (c) => {
+    const { graph } = importModelBytes(readBack(path), path, undefined);
+    inferShapes(graph);
+    const feeds = decoderFeeds(graph, { ...c, vocab: VOCAB, seed: 7 });
+    const want = await runOrt(path, feeds);
+    const got = run(graph, feeds);
+    for (const [name, t] of want) expect(maxAbsDiff(got.get(name)!, t), name).toBeLessThanOrEqual(2e-5);
+  });
+
+  it('compiles to the usual plan steps and verifies against onnxruntime (fp32, 1e-4)', async () => {
+    const r = compileModel(path);
+    expect(r.error, formatReport(r)).toBeUndefined();
+    expect(r.events.filter((e) => e.outcome === 'missed').map((e) => `${e.rule}: ${e.detail}`), formatReport(r)).toEqual([]);
+    const kinds = r.plan!.steps.map((s) => s.kind);
+    expect(kinds.filter((k) => k === 'attention')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'cache_write')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'rope')).toHaveLength(v.rope ? 2 : 0);
+    expect(kinds.at(-1)).toBe('logits');
+    expect(r.plan!.model).toMatchObject({ heads: HQ, kvHeads: v.kvHeads, headDim: D, layers: 1 });
+    const oracle = (await ortOracle(path, r.original))!;
+    const res = await verifyPlan(r.plan!, r.weights!.pack(), { seed: 3, cases: 3, atol: 1e-4, oracle });
+    for (const c of res) expect(c.maxAbsError, JSON.stringify(c)).toBeLessThanOrEqual(1e-4);
   });
 });
