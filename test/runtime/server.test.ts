@@ -4,6 +4,7 @@
  * seeded determinism, stop strings and /v1/models; raw fetch for errors (400 naming the problem,
  * 401, 404, 413), /health, /metrics, client disconnect (KV blocks freed) and graceful shutdown.
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -13,7 +14,9 @@ import { ReferenceBackend } from '../../runtime/backends/reference.js';
 import { Engine } from '../../runtime/engine.js';
 import { serve, type OpenAIServer } from '../../runtime/server/index.js';
 
-const MODEL = join(import.meta.dirname, '../../models/coder-draft.onnx');
+const ROOT = join(import.meta.dirname, '../..');
+const MODEL = join(ROOT, 'models/coder-draft.onnx');
+const CLI = join(ROOT, 'dist/compiler/cli.js');
 const KEY = 'sk-test-key';
 const NUM_BLOCKS = 64;
 
@@ -211,6 +214,19 @@ describe.skipIf(!existsSync(MODEL))('OpenAI-compatible server', () => {
     expect(e.scheduler.kv.numFreeBlocks).toBe(NUM_BLOCKS);
   });
 
+  it('graceful shutdown lets a request that ends within the grace period finish normally', async () => {
+    const e = newEngine();
+    const s = await serve(e, { port: 0 });
+    const pending = fetch(`${s.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'x = ', max_tokens: 5, temperature: 0, ignore_eos: true }) });
+    for (let i = 0; i < 200 && s.numInflight === 0; i++) await new Promise((res) => setTimeout(res, 5));
+    await s.close(30_000);
+    const r = await pending;
+    expect(r.status).toBe(200);
+    const body = await r.json() as { choices: { finish_reason: string }[]; usage: { completion_tokens: number } };
+    expect(body.choices[0].finish_reason).toBe('length');
+    expect(body.usage.completion_tokens).toBe(5);
+  });
+
   it('/health is 503 when the engine is dead', async () => {
     const e = newEngine();
     e.dead = new Error('backend exploded');
@@ -221,5 +237,32 @@ describe.skipIf(!existsSync(MODEL))('OpenAI-compatible server', () => {
       expect(await r.json()).toMatchObject({ status: 'dead' });
       expect((await fetch(`${s.url}/v1/completions`, { method: 'POST', body: '{"prompt":"x"}' })).status).toBe(503);
     } finally { await s.close(100); }
+  });
+});
+
+describe.skipIf(!existsSync(MODEL) || !existsSync(CLI))('lfc serve', () => {
+  it('prints its URL, serves the static scheduler, and exits 0 on SIGTERM', async () => {
+    const child = spawn(process.execPath, [CLI, 'serve', MODEL, '--port', '0', '--api-key', 'k', '--scheduler', 'static', '--max-seqs', '4'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '', err = '';
+        const timer = setTimeout(() => reject(new Error(`no URL within 60 s; stderr: ${err}`)), 60_000);
+        child.stdout.on('data', (d: Buffer) => {
+          out += d;
+          const m = /(http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(out);
+          if (m) { clearTimeout(timer); resolve(m[1]); }
+        });
+        child.stderr.on('data', (d: Buffer) => { err += d; });
+        child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`lfc serve exited with ${code}: ${err}`)); });
+      });
+      const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'k', maxRetries: 0 });
+      const c = await client.completions.create({ model: 'coder-draft', prompt: 'def ', max_tokens: 4, temperature: 0 });
+      expect(c.choices[0].finish_reason).toMatch(/^(length|stop)$/);
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 });
