@@ -271,3 +271,48 @@ describe.each(variants)('$label', (v) => {
     for (const c of res) expect(c.maxAbsError, JSON.stringify(c)).toBeLessThanOrEqual(1e-4);
   });
 });
+
+// ---- 3. near misses: reported with the reason, and compile fails with it (never a wrong plan) -----
+
+describe('near misses', () => {
+  const compileMiss = (label: string, v: Pick<Variant, 'opset' | 'kvHeads' | 'attention'>) => {
+    const r = compileModel(writeModel(label, decoderModel(v)));
+    const misses = r.events.filter((e) => e.outcome === 'missed');
+    return { r, misses, report: formatReport(r) };
+  };
+
+  it('GQA with a sliding window (local_window_size) is not rewritten; compile fails naming the window', () => {
+    const { r, misses, report } = compileMiss('gqa window', { opset: 17, kvHeads: HKV, attention: gqa({ local_window_size: 8 }) });
+    expect(misses.map((e) => e.detail)).toEqual(['sliding-window attention (local_window_size=8) is not supported by lfc.Attention']);
+    expect(r.plan).toBeUndefined();
+    expect(r.error).toMatch(/GroupQueryAttention/);
+    expect(report).toMatch(/not fused \(group-query-attention\): sliding-window attention \(local_window_size=8\)/);
+  });
+
+  it('GQA with softcap is not rewritten', () => {
+    const { r, misses } = compileMiss('gqa softcap', { opset: 17, kvHeads: HKV, attention: gqa({ softcap: { f: 30 } }) });
+    expect(misses[0].detail).toMatch(/softcap \(30\) is not supported/);
+    expect(r.plan).toBeUndefined();
+  });
+
+  it('GQA whose seqlens_k is not Σ attention_mask − 1 is not rewritten', () => {
+    const { r, misses } = compileMiss('gqa seqlens', { opset: 17, kvHeads: HKV, attention: gqa({}, false) });
+    expect(misses[0].detail).toMatch(/seqlens_k\[0\] is 3 for past 0, 3 new, left padding 0\/0, expected Σ attention_mask − 1 = 2/);
+    expect(r.plan).toBeUndefined();
+  });
+
+  it('MultiHeadAttention without unidirectional or a causal bias is not causal', () => {
+    const { r, misses } = compileMiss('mha bidirectional', {
+      opset: 17, kvHeads: HQ,
+      attention: () => [n('MultiHeadAttention', ['q', 'k', 'v', '', '', '', 'past_key_values.0.key', 'past_key_values.0.value'], ['attn', 'present.0.key', 'present.0.value'], { num_heads: HQ }, MS)],
+    });
+    expect(misses[0].detail).toBe('attention is not causal (unidirectional=0 and no attention_bias)');
+    expect(r.plan).toBeUndefined();
+  });
+
+  it('Attention-23 with softcap, or without is_causal and a mask, is not rewritten', () => {
+    const att = (a: Record<string, AttrV>) => (kv: number) => [n('Attention', ['q', 'k', 'v', '', 'past_key_values.0.key', 'past_key_values.0.value'], ['attn', 'present.0.key', 'present.0.value'], { q_num_heads: HQ, kv_num_heads: kv, ...a })];
+    expect(compileMiss('a23 softcap', { opset: 23, kvHeads: HKV, attention: att({ is_causal: 1, softcap: { f: 5 } }) }).misses[0].detail).toMatch(/softcap \(5\)/);
+    expect(compileMiss('a23 noncausal', { opset: 23, kvHeads: HKV, attention: att({}) }).misses[0].detail).toMatch(/not causal \(is_causal=0 and no attn_mask\)/);
+  });
+});
