@@ -19,11 +19,12 @@ import { runPipeline, type FusionEvent, type Pass } from './passes/driver.js';
 import { fuseAttention, fuseRope } from './passes/fuse-attention.js';
 import { fuseAttentionForms } from './passes/fuse-attention-forms.js';
 import { FUSE } from './passes/pipeline.js';
+import { inlineIf } from './passes/inline-if.js';
 import { lower, LoweringError } from './plan/lower.js';
 import type { WeightTable } from './plan/weights.js';
 import './ops/index.js';
 
-export const PIPELINE: readonly Pass[] = [...CANONICALIZE, fuseAttentionForms, ...FUSE, fuseRope, fuseAttention];
+export const PIPELINE: readonly Pass[] = [inlineIf, ...CANONICALIZE, fuseAttentionForms, ...FUSE, fuseRope, fuseAttention];
 
 export interface CompileOptions {
   dtype?: StorageDType;

@@ -16,6 +16,7 @@ export async function ortOracle(path: string, g: Graph): Promise<((tokens: numbe
       if (name === 'input_ids') feeds[name] = new ort.Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [1, n]);
       else if (name === 'attention_mask') feeds[name] = new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]);
       else if (name === 'position_ids') feeds[name] = new ort.Tensor('int64', BigInt64Array.from(tokens.map((_, i) => BigInt(i))), [1, n]);
+      else if (name === 'use_cache_branch') feeds[name] = new ort.Tensor('bool', [false], [1]); // Optimum merged decoder: no-past branch
       else if (name.startsWith('past')) {
         const dims = v.type!.shape.map((d, i) => (i === 0 ? 1 : typeof d === 'number' ? d : 0));
         feeds[name] = new ort.Tensor('float32', new Float32Array(0), dims);

@@ -52,6 +52,7 @@ export function interpreterOracle(g: Graph): (tokens: number[]) => Promise<Float
       if (v.name === 'input_ids') feeds.set(v.name, Tensor.from('int64', [1, n], tokens));
       else if (v.name === 'attention_mask') feeds.set(v.name, Tensor.from('int64', [1, n], new Array(n).fill(1)));
       else if (v.name === 'position_ids') feeds.set(v.name, Tensor.from('int64', [1, n], tokens.map((_, i) => i)));
+      else if (v.name === 'use_cache_branch') feeds.set(v.name, Tensor.from('bool', [1], [0])); // Optimum merged decoder: no-past branch
       else if (v.name.startsWith('past')) feeds.set(v.name, Tensor.zeros(v.type!.dtype, v.type!.shape.map((d, i) => (i === 0 ? 1 : typeof d === 'number' ? d : 0))));
       else throw new Error(`verify: cannot feed graph input '${v.name}'`);
     }

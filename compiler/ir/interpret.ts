@@ -17,6 +17,8 @@ export interface RunOptions {
   onNode?: (node: Node, index: number, total: number) => void;
   /** Keep every intermediate value in the result (default: only graph outputs). */
   keepAll?: boolean;
+  /** Values of enclosing graphs a subgraph reads (If branches: the If node's captured inputs). */
+  outer?: ReadonlyMap<Value, Tensor>;
 }
 
 export class RunError extends Error {}
@@ -80,6 +82,8 @@ export function run(g: Graph, feeds: ReadonlyMap<string, Tensor>, opts: RunOptio
     const t = vals.get(v);
     if (t) return t;
     if (v.initializer) return v.initializer.load();
+    const o = opts.outer?.get(v);
+    if (o) return o;
     throw new RunError(`value '${v.name}' has not been computed`);
   };
 

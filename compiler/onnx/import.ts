@@ -7,6 +7,11 @@
  * defect a file can have (truncation, unknown element types, dangling edges, duplicate producers,
  * cycles, missing external files) is reported as one error naming the file and the node or tensor.
  * Weights are not read: inspecting a 10 GB export touches only its graph.
+ *
+ * GRAPH attributes (If branches, Loop bodies) become ir Graphs, imported the same way. A subgraph
+ * node may name a value of an enclosing graph (ONNX outer scope): it is resolved to that Value,
+ * and the node holding the subgraph gets it as an extra input after its ONNX inputs
+ * (ir/subgraph.ts explains why).
  */
 import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -14,9 +19,10 @@ import { dtypeFromOnnx } from '../../runtime/dtype.js';
 import { Tensor } from '../../runtime/tensor.js';
 import { SymDim, type Dim } from '../ir/dim.js';
 import { Graph, KNOWN_LIMIT, Node, type AttrValue, type Initializer, type Value, type ValueType } from '../ir/graph.js';
-import { ATTR, num, onnx, type AttributeProto, type ModelProto, type NodeProto, type ValueInfoProto } from './proto.js';
+import { ATTR, num, onnx, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type ValueInfoProto } from './proto.js';
 import { initializerFromProto } from './tensor.js';
 import { topoSort } from '../ir/edit.js';
+import { capturedValues, ownedBy, topoSortSubgraph } from '../ir/subgraph.js';
 
 export interface ImportedModel {
   graph: Graph;
@@ -79,8 +85,22 @@ function convert(model: ModelProto, file: string, baseDir: string | undefined): 
   }
   if (g.opsets.size === 0) throw new Error('model imports no opset');
   for (const m of model.metadataProps ?? []) if (m.key) g.meta[m.key] = m.value ?? '';
-
   const declared = new Map<string, ValueType>();
+  buildGraph(g, gp, baseDir, declared, undefined);
+  return { graph: g, irVersion: num(model.irVersion), producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '), declared };
+}
+
+/** Names visible to a subgraph: a value of this graph or of an enclosing one. */
+interface Scope { lookup(name: string): Value | undefined }
+
+/** Fill `g` from `gp`; `outer` is set for subgraphs (names not defined here resolve through it). */
+function buildGraph(g: Graph, gp: GraphProto, baseDir: string | undefined, declared: Map<string, ValueType>, outer: Scope | undefined): void {
+  const local = new Set<string>();
+  for (const [i, t] of (gp.initializer ?? []).entries()) local.add(t.name || `initializer_${i}`);
+  for (const vi of gp.input ?? []) if (vi.name) local.add(vi.name);
+  for (const np of gp.node ?? []) for (const o of np.output ?? []) if (o) local.add(o);
+  const resolve = (name: string): Value => (!outer || local.has(name) ? g.value(name) : (outer.lookup(name) ?? g.value(name)));
+  const scope: Scope = { lookup: (name) => (local.has(name) ? g.value(name) : outer?.lookup(name)) };
   const declare = (vi: ValueInfoProto, what: string): ValueType | undefined => {
     const name = checkName(vi.name ?? '', what);
     const tt = vi.type?.tensorType;
@@ -117,8 +137,8 @@ function convert(model: ModelProto, file: string, baseDir: string | undefined): 
     if (initNames.has(vi.name ?? '')) continue;
     if (!vi.name) throw new Error('a graph input has no name');
     const v = g.value(vi.name);
-    if (!t) throw new Error(`graph input '${vi.name}' has no tensor type`);
-    v.type = t;
+    if (!t && !outer) throw new Error(`graph input '${vi.name}' has no tensor type`);
+    if (t) v.type = t; // subgraph inputs (Loop bodies) may leave types to inference
     g.inputs.push(v);
   }
   for (const vi of gp.valueInfo ?? []) declare(vi, 'value_info');
@@ -127,21 +147,40 @@ function convert(model: ModelProto, file: string, baseDir: string | undefined): 
   for (const [idx, np] of (gp.node ?? []).entries()) {
     const name = np.name && !seenNames.has(np.name) ? np.name : `${np.opType ?? 'node'}_${idx}`;
     seenNames.add(name);
-    addNode(g, np, name, idx, baseDir);
+    addNode(g, np, name, idx, baseDir, resolve, scope);
   }
   for (const vi of gp.output ?? []) {
     const t = declare(vi, 'graph output');
     if (!vi.name) throw new Error('a graph output has no name');
-    const v = g.values.get(vi.name);
-    if (!v || (!v.producer && !v.initializer && !g.inputs.includes(v))) {
+    const v = outer && !local.has(vi.name) ? outer.lookup(vi.name) : g.values.get(vi.name);
+    if (!v || (ownedBy(g, v) && !v.producer && !v.initializer && !g.inputs.includes(v))) {
       throw new Error(`graph output '${vi.name}' is not produced by any node, input or initializer`);
     }
-    if (t && !v.type && !v.producer) v.type = t;
+    if (t && !v.type && !v.producer && ownedBy(g, v)) v.type = t;
     g.outputs.push(v);
   }
   checkEdges(g);
-  topoSort(g);
-  return { graph: g, irVersion: num(model.irVersion), producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '), declared };
+  if (!outer) { topoSort(g); return; }
+  topoSortSubgraph(g);
+  // Outer values list only their own graph's nodes as consumers (the node holding this subgraph
+  // gets them as extra inputs instead).
+  const own = new Set(g.nodes);
+  for (const v of capturedValues(g)) {
+    for (let i = v.consumers.length - 1; i >= 0; i--) if (own.has(v.consumers[i])) v.consumers.splice(i, 1);
+  }
+}
+
+/** A GRAPH attribute as an ir Graph, its outer-scope names resolved through `scope`. */
+function importSubgraph(gp: GraphProto, where: string, parent: Graph, scope: Scope, baseDir: string | undefined): Graph {
+  const sg = new Graph();
+  sg.name = gp.name || where;
+  for (const [d, v] of parent.opsets) sg.opsets.set(d, v);
+  try {
+    buildGraph(sg, gp, baseDir, new Map(), scope);
+  } catch (e) {
+    throw new Error(`${where}: ${(e as Error).message}`);
+  }
+  return sg;
 }
 
 function setConstant(v: Value, init: Initializer): void {
@@ -151,7 +190,9 @@ function setConstant(v: Value, init: Initializer): void {
   if (!init.external && n <= KNOWN_LIMIT && init.dtype !== 'string') v.known = init.load().toArray();
 }
 
-function addNode(g: Graph, np: NodeProto, name: string, idx: number, baseDir: string | undefined): void {
+function addNode(
+  g: Graph, np: NodeProto, name: string, idx: number, baseDir: string | undefined, resolve: (name: string) => Value, scope: Scope,
+): void {
   const opType = checkName(np.opType ?? '', `node #${idx} op_type`);
   checkName(name, `node #${idx}`);
   for (const v of [...(np.input ?? []), ...(np.output ?? [])]) checkName(v, `node '${name}' input/output`);
@@ -163,7 +204,10 @@ function addNode(g: Graph, np: NodeProto, name: string, idx: number, baseDir: st
   const attrs = new Map<string, AttrValue>();
   for (const a of np.attribute ?? []) {
     if (!a.name) throw new Error(`${label}: an attribute has no name`);
-    const v = attrValue(a, `${label}: attribute '${a.name}'`, baseDir);
+    const where = `${label}: attribute '${a.name}'`;
+    const v = (a.type ?? inferAttrType(a)) === ATTR.GRAPH
+      ? importSubgraph(a.g ?? {}, where, g, scope, baseDir)
+      : attrValue(a, where, baseDir);
     if (v !== undefined) attrs.set(a.name, v);
   }
   const outputs = (np.output ?? []).map((o, i) => g.value(o || `${name}:unused_output_${i}`));
@@ -175,8 +219,10 @@ function addNode(g: Graph, np: NodeProto, name: string, idx: number, baseDir: st
     setConstant(outputs[0], constantValue(attrs, label));
     return;
   }
-  const inputs = (np.input ?? []).map((i) => (i ? g.value(i) : undefined));
-  g.addNode(new Node(name, opType, domain, opset, attrs), inputs, outputs);
+  const inputs = (np.input ?? []).map((i) => (i ? resolve(i) : undefined));
+  const captured = new Set<Value>();
+  for (const a of attrs.values()) if (a instanceof Graph) for (const v of capturedValues(a)) captured.add(v);
+  g.addNode(new Node(name, opType, domain, opset, attrs), [...inputs, ...captured], outputs);
 }
 
 /** Constant's one attribute as an initializer. */
@@ -205,7 +251,7 @@ function attrValue(a: AttributeProto, where: string, baseDir: string | undefined
     case ATTR.FLOATS: return [...(a.floats ?? [])];
     case ATTR.INTS: return (a.ints ?? []).map((x) => num(x));
     case ATTR.STRINGS: return (a.strings ?? []).map((s) => new TextDecoder().decode(s));
-    case ATTR.GRAPH: case ATTR.GRAPHS: return undefined; // control flow: the op itself is unsupported
+    case ATTR.GRAPHS: return undefined; // no supported op takes a list of graphs (GRAPH: importSubgraph)
     default: throw new Error(`${where}: attribute type ${type} is not supported`);
   }
 }
@@ -216,17 +262,18 @@ function inferAttrType(a: AttributeProto): number {
   if (a.floats && a.floats.length) return ATTR.FLOATS;
   if (a.strings && a.strings.length) return ATTR.STRINGS;
   if (a.t) return ATTR.TENSOR;
+  if (a.g) return ATTR.GRAPH;
   if (a.s && a.s.length) return ATTR.STRING;
   if (a.f) return ATTR.FLOAT;
   return ATTR.INT;
 }
 
-/** Every input of every node must come from somewhere. */
+/** Every input of every node must come from somewhere (captured outer values were resolved by name). */
 function checkEdges(g: Graph): void {
   const inputs = new Set(g.inputs);
   for (const n of g.nodes) {
     for (const v of n.inputs) {
-      if (v && !v.producer && !v.initializer && !inputs.has(v)) {
+      if (v && ownedBy(g, v) && !v.producer && !v.initializer && !inputs.has(v)) {
         throw new Error(`${n.label}: input '${v.name}' is not produced by any node, graph input or initializer`);
       }
     }

@@ -10,12 +10,13 @@ import { shapeOps } from './shape.js';
 import { tensorOps } from './tensor.js';
 import { lfcNnOps } from './lfc-nn.js';
 import { lfcAttentionOps } from './lfc-attention.js';
+import { controlOps } from './control.js';
 
 let done = false;
 export function registerAllOps(): void {
   if (done) return;
   done = true;
-  for (const defs of [elementwiseOps, reduceOps, nnOps, quantOps, shapeOps, tensorOps, lfcNnOps, lfcAttentionOps]) registerOps(defs);
+  for (const defs of [elementwiseOps, reduceOps, nnOps, quantOps, shapeOps, tensorOps, lfcNnOps, lfcAttentionOps, controlOps]) registerOps(defs);
 }
 registerAllOps();
 

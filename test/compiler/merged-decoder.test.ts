@@ -1,0 +1,180 @@
+/**
+ * Hugging Face Optimum's merged decoder (one If switched by `use_cache_branch`), on a real merged
+ * model (models/merged/coder-draft.merged.onnx, scripts/models/merge_decoder.py): subgraph import
+ * with outer-scope references, the If op in inference and in the interpreter (against
+ * onnxruntime on both branch values), and compilation through the cache branch: the plan has the
+ * steps of the with-past export and matches onnxruntime on the merged file.
+ */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import '../../compiler/ops/index.js';
+import { compileModel, formatReport } from '../../compiler/compile.js';
+import { Graph } from '../../compiler/ir/graph.js';
+import { inferShapes } from '../../compiler/ir/infer.js';
+import { run } from '../../compiler/ir/interpret.js';
+import { shapeStr } from '../../compiler/ir/dim.js';
+import { importModelBytes, importModelFile } from '../../compiler/onnx/import.js';
+import { onnx } from '../../compiler/onnx/proto.js';
+import { ortOracle } from '../../compiler/ort-oracle.js';
+import { interpreterOracle, verifyPlan } from '../../compiler/verify.js';
+import { Tensor } from '../../runtime/tensor.js';
+import { decoderFeeds, maxAbsDiff } from '../helpers/decoder.js';
+
+const MODELS = join(import.meta.dirname, '../../models');
+const MERGED = join(MODELS, 'merged/coder-draft.merged.onnx');
+const WITH_PAST = join(MODELS, 'coder-draft.onnx');
+const have = existsSync(MERGED) && existsSync(WITH_PAST);
+if (!have) console.warn(`!! ${MERGED} missing (scripts/models/merge_decoder.py): merged-decoder tests skipped`);
+
+/** Decoder feeds for the merged graph: the with-past export's feeds plus use_cache_branch. */
+function mergedFeeds(cache: boolean, seq: number, past: number): Map<string, Tensor> {
+  const { graph } = importModelFile(WITH_PAST);
+  const feeds = decoderFeeds(graph, { batch: 2, seq, past, vocab: 259, seed: 99 });
+  feeds.set('use_cache_branch', Tensor.from('bool', [1], [cache ? 1 : 0]));
+  return feeds;
+}
+
+async function runOrtMerged(path: string, feeds: Map<string, Tensor>): Promise<Map<string, Tensor>> {
+  const s = await ort.InferenceSession.create(path);
+  const f: Record<string, ort.Tensor> = {};
+  for (const [k, t] of feeds) {
+    f[k] = t.dtype === 'int64' ? new ort.Tensor('int64', BigInt64Array.from(t.toArray().map(BigInt)), [...t.shape])
+      : t.dtype === 'bool' ? new ort.Tensor('bool', t.toArray().map((x) => x !== 0), [...t.shape])
+        : new ort.Tensor('float32', Float32Array.from(t.data as Float32Array), [...t.shape]);
+  }
+  const res = await s.run(f);
+  await s.release();
+  return new Map(Object.entries(res).map(([k, v]) => [k, new Tensor('float32', v.dims.map(Number), Float32Array.from(v.data as Float32Array))]));
+}
+
+/** The merged model with its If's condition replaced: `edit` gets the decoded model. */
+function variant(edit: (m: ReturnType<typeof onnx.ModelProto.decode>) => void): string {
+  const m = onnx.ModelProto.decode(readFileSync(MERGED));
+  edit(m);
+  const dir = mkdtempSync(join(tmpdir(), 'lfc-merged-'));
+  const path = join(dir, 'variant.onnx');
+  writeFileSync(path, onnx.ModelProto.encode(m).finish());
+  return path;
+}
+
+describe.skipIf(!have)('Optimum merged decoder', () => {
+  it('imports: one If, branches are typed ir Graphs reading outer values', () => {
+    const { graph } = importModelFile(MERGED);
+    expect(graph.nodes.map((n) => n.opType)).toEqual(['If']);
+    const node = graph.nodes[0];
+    const then = node.attrs.get('then_branch'), els = node.attrs.get('else_branch');
+    expect(then).toBeInstanceOf(Graph);
+    expect(els).toBeInstanceOf(Graph);
+    const t = then as Graph, e = els as Graph;
+    expect(t.inputs).toEqual([]);
+    expect(t.outputs.map((v) => v.name)).toHaveLength(graph.outputs.length);
+    // Outer-scope names resolve to the outer Values themselves ...
+    const ids = graph.inputs.find((v) => v.name === 'input_ids')!;
+    expect(t.nodes.some((n) => n.inputs.includes(ids))).toBe(true);
+    expect(e.nodes.some((n) => n.inputs.includes(ids))).toBe(true);
+    const weight = t.nodes.flatMap((n) => n.inputs).find((v) => v?.initializer)!;
+    expect(graph.values.get(weight.name)).toBe(weight); // shared initializer, owned by the main graph
+    // ... which the If lists after its condition, and whose consumers are main-graph nodes only.
+    expect(node.inputs[0]!.name).toBe('use_cache_branch');
+    expect(node.inputs).toContain(ids);
+    expect(node.inputs).toContain(weight);
+    expect(ids.consumers).toEqual([node]);
+
+    inferShapes(graph);
+    const types = graph.outputs.map((v) => `${v.name}: ${v.type!.dtype}${shapeStr(v.type!.shape)}`);
+    // Branches agree on dtype and rank; dims that differ (the no-past branch proves
+    // sequence_length = total_sequence_length, the cache branch does not) become fresh symbols.
+    expect(types[0]).toMatch(/^logits: float32\[batch_size, \S+, 259\]$/);
+    expect(types[1]).toMatch(/^present\.0\.key: float32\[batch_size, 2, \S+, 32\]$/);
+    for (const b of [t, e]) {
+      const untyped = [...b.values.values()].filter((v) => !v.type).map((v) => v.name);
+      expect(untyped).toEqual([]);
+    }
+    expect(shapeStr(t.outputs[1].type!.shape)).toBe('[batch_size, 2, past_sequence_length + sequence_length, 32]');
+    expect(shapeStr(e.outputs[1].type!.shape)).toBe('[batch_size, 2, total_sequence_length, 32]');
+    expect(shapeStr(t.outputs[0].type!.shape)).toBe('[batch_size, sequence_length, 259]');
+  });
+
+  it.each([
+    { cache: true, seq: 2, past: 3 },
+    { cache: true, seq: 4, past: 0 },
+    { cache: false, seq: 4, past: 0 },
+  ])('interpreter matches onnxruntime: use_cache_branch=$cache, seq $seq, past $past', async ({ cache, seq, past }) => {
+    const { graph } = importModelFile(MERGED);
+    inferShapes(graph);
+    const feeds = mergedFeeds(cache, seq, past);
+    const ours = run(graph, feeds);
+    const ref = await runOrtMerged(MERGED, feeds);
+    expect([...ours.keys()].sort()).toEqual([...ref.keys()].sort());
+    for (const [name, t] of ours) expect(maxAbsDiff(t, ref.get(name)!), name).toBeLessThanOrEqual(1e-4);
+    expect(ours.get('present.0.key')!.shape).toEqual([2, 2, past + seq, 32]);
+  });
+
+  const r = have ? compileModel(MERGED, { maxPositions: 256 }) : undefined;
+
+  it('compiles through the cache branch: the steps of the with-past export, use_cache_branch gone', () => {
+    expect(r!.error, formatReport(r!)).toBeUndefined();
+    const base = compileModel(WITH_PAST, { maxPositions: 256 });
+    expect(r!.plan!.steps.length).toBe(base.plan!.steps.length);
+    expect(r!.plan!.steps.map((s) => s.kind)).toEqual(base.plan!.steps.map((s) => s.kind));
+    expect(r!.graph.inputs.map((v) => v.name)).toEqual(base.graph.inputs.map((v) => v.name));
+    expect(r!.graph.nodes.some((n) => n.opType === 'If')).toBe(false);
+    const ev = r!.events.filter((e) => e.pass === 'inline-if');
+    expect(ev.map((e) => e.detail).join('\n')).toMatch(/inlined then_branch[\s\S]*'use_cache_branch' removed/);
+    expect(r!.original.inputs.at(-1)!.name).toBe('use_cache_branch'); // verification runs the merged graph itself
+  });
+
+  it('verifyPlan against onnxruntime on the merged file: max abs ≤ 1e-4', async () => {
+    const oracle = (await ortOracle(MERGED, r!.original))!;
+    const cases = await verifyPlan(r!.plan!, r!.weights!.pack(), { seed: 3, cases: 3, atol: 1e-4, oracle });
+    for (const c of cases) expect(c.maxAbsError, JSON.stringify(c)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('verifyPlan against the interpreter running the If (no-past branch): max abs ≤ 1e-4', async () => {
+    const [c] = await verifyPlan(r!.plan!, r!.weights!.pack(), { seed: 11, cases: 1, atol: 1e-4, oracle: interpreterOracle(r!.original) });
+    expect(c.maxAbsError, JSON.stringify(c)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('an If on a compile-time constant inlines the taken branch', () => {
+    for (const value of [0, 1]) {
+      const path = variant((m) => {
+        const g = m.graph!;
+        g.node!.unshift(onnx.NodeProto.create({
+          name: 'cond_const', opType: 'Constant', output: ['cond'],
+          attribute: [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: { name: 'c', dataType: 9, dims: [1], int32Data: [value] } }],
+        }));
+        g.node![1].input = ['cond'];
+      });
+      const c = compileModel(path, { maxPositions: 64 });
+      expect(c.error, formatReport(c)).toBeUndefined();
+      expect(c.events.find((e) => e.rule === 'constant-condition')!.detail).toContain(value ? 'then_branch' : 'else_branch');
+      expect(c.graph.inputs.some((v) => v.name === 'use_cache_branch')).toBe(false);
+      expect(c.plan!.steps.length).toBe(r!.plan!.steps.length);
+    }
+  });
+
+  it('an If on a condition computed at run time cannot be lowered (clear error naming the node)', () => {
+    const path = variant((m) => {
+      const g = m.graph!;
+      g.node!.unshift(onnx.NodeProto.create({ name: 'flip', opType: 'Not', input: ['use_cache_branch'], output: ['cond'] }));
+      g.node![1].input = ['cond'];
+    });
+    expect(() => compileModel(path, { maxPositions: 64 })).toThrow(/^If node 'optimum::if': cannot be lowered: its condition 'cond' is computed at run time/);
+  });
+
+  it('subgraph import errors name the If node and the branch', () => {
+    const m = onnx.ModelProto.decode(readFileSync(MERGED));
+    const then = m.graph!.node![0].attribute!.find((a) => a.name === 'then_branch')!.g!;
+    then.node![5].input![0] = 'no_such_value';
+    const name = then.node![5].name;
+    expect(() => importModelBytes(onnx.ModelProto.encode(m).finish(), 'm.onnx', MODELS))
+      .toThrow(new RegExp(`If node 'optimum::if': attribute 'then_branch': .*node '${name.replace(/[/.]/g, '\\$&')}': input 'no_such_value' is not produced`));
+    const m2 = onnx.ModelProto.decode(readFileSync(MERGED));
+    m2.graph!.node![0].attribute = m2.graph!.node![0].attribute!.filter((a) => a.name !== 'else_branch');
+    const { graph } = importModelBytes(onnx.ModelProto.encode(m2).finish(), 'm.onnx', MODELS);
+    expect(() => inferShapes(graph)).toThrow(/If node 'optimum::if': attribute 'else_branch' is required/);
+  });
+});
