@@ -203,7 +203,11 @@ program.command('generate')
 program.command('serve')
   .description('serve a compiled artifact (or an .onnx, compiled on first use; default: the shipped coder model) over an OpenAI-compatible HTTP API')
   .argument('[artifact]', 'artifact folder or .onnx file (omit to use models/coder.onnx)')
-  .addOption(new Option('--port <n>', 'TCP port (0 = any free port)').default(8000).argParser(nonNegative('--port')))
+  .addOption(new Option('--port <n>', 'TCP port (0 = any free port)').default(8000).argParser((v) => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < 0 || x > 65535) throw new InvalidArgumentError(`--port must be an integer in 0..65535, got '${v}'`);
+    return x;
+  }))
   .option('--host <host>', 'interface to listen on', '127.0.0.1')
   .option('--api-key <key>', 'require Authorization: Bearer <key> on /v1/* (default: $LFC_API_KEY, else none)')
   .option('--model-name <name>', 'the model id clients send (default: the artifact folder name)')
