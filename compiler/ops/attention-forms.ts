@@ -336,6 +336,9 @@ const mha: OpDef = {
       if (!dimEq(p[1], N) || !dimEq(p[3], D)) ctx.fail(`past_key ${shapeStr(p)} is not [batch, ${N}, past, ${D}]`);
       T = dimAdd(p[2], L);
     }
+    // Masks span all T keys: tie their (often separately named) length to past + new.
+    if (ctx.inputs[4]?.shape.length === 2) ctx.equate?.(ctx.inputs[4].shape[1], T);
+    if (ctx.inputs[5]?.shape.length === 4) ctx.equate?.(ctx.inputs[5].shape[3], T);
     const dt = ctx.input(0).dtype;
     return [{ dtype: dt, shape: [q[0], q[1], N * Dv] }, { dtype: dt, shape: [q[0], N, T, D] }, { dtype: dt, shape: [q[0], N, T, Dv] }];
   },
@@ -397,6 +400,8 @@ const attention23: OpDef = {
       if (!dimEq(p[1], kh.N) || !dimEq(p[3], kh.D)) ctx.fail(`past_key ${shapeStr(p)} is not [batch, ${kh.N}, past, ${kh.D}]`);
       T = dimAdd(p[2], T);
     }
+    const m = ctx.inputs[3];
+    if (m && m.shape.length) ctx.equate?.(m.shape[m.shape.length - 1], T);
     const dt = ctx.input(0).dtype;
     const y: Dim[] = q.length === 4 ? [q[0], qh.N, S, vh.D] : [q[0], S, qh.N * vh.D];
     return [{ dtype: dt, shape: y }, { dtype: dt, shape: [q[0], kh.N, T, kh.D] }, { dtype: dt, shape: [q[0], kh.N, T, vh.D] }];

@@ -220,9 +220,8 @@ function buildAttention(c: Ctx, p: AttnParts): [Value, Value, Value] {
 const int = (n: Node, a: string, d: number): number => (n.attrs.get(a) as number | undefined) ?? d;
 
 /** The additive mask's proof (causal, with padding from attention_mask or not). */
-function maskInput(g: Graph, n: Node, ctx: PassContext, rule: string, mask: Value, q4: Value, T: Dim): { ok: boolean; am?: Value } {
-  const qs = shapeOf(q4)!;
-  const proof = proveMask(g, mask, qs[2], T, qs[0]);
+function maskInput(g: Graph, n: Node, ctx: PassContext, rule: string, mask: Value, batch: Dim, S: Dim, T: Dim): { ok: boolean; am?: Value } {
+  const proof = proveMask(g, mask, S, T, batch);
   if (!proof.ok) { miss(ctx, rule, n, `${proof.reason} (mask '${mask.name}')`); return { ok: false }; }
   if (proof.reason) miss(ctx, `${rule}-padding`, n, proof.reason);
   return { ok: true, am: proof.usesAttentionMask ? g.inputs.find((i) => i.name === 'attention_mask') : undefined };
@@ -296,7 +295,7 @@ const mhaRule: Rule = {
     let how = causal ? 'unidirectional' : '';
     if (ab) {
       const T = shapeOf(n.outputs[1])?.[2] ?? shapeOf(ab)!.at(-1)!;
-      const m = maskInput(g, n, ctx, name, ab, q, T);
+      const m = maskInput(g, n, ctx, name, ab, shapeOf(query)![0], shapeOf(query)![1], T);
       if (!m.ok) return false;
       am ??= m.am;
       how = 'causal attention_bias';
@@ -333,7 +332,7 @@ const attention23Rule: Rule = {
     if (mask) {
       if (mask.type?.dtype === 'bool') return miss(ctx, name, n, `boolean attn_mask '${mask.name}' is not supported (only an additive mask proved causal)`);
       const T = shapeOf(n.outputs[1])?.[2] ?? shapeOf(mask)!.at(-1)!;
-      const m = maskInput(g, n, ctx, name, mask, q.x, T);
+      const m = maskInput(g, n, ctx, name, mask, qs[0], qs.length === 4 ? qs[2] : qs[1], T);
       if (!m.ok) return false;
       am = m.am;
     } else if (!causal) {

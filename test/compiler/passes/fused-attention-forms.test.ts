@@ -24,12 +24,13 @@ import { decoderFeeds, maxAbsDiff, mulberry32, runOrt } from '../../helpers/deco
 
 const MS = 'com.microsoft';
 const ELEM: Record<string, number> = { float32: 1, int32: 6, int64: 7, bool: 9 };
-type AttrV = number | string | { f: number };
+type AttrV = number | string | number[] | { f: number };
 
 function attrs(a: Record<string, AttrV>): AttributeProto[] {
   return Object.entries(a).map(([name, v]) =>
     typeof v === 'string' ? { name, type: ATTR.STRING, s: new TextEncoder().encode(v) }
-      : typeof v === 'object' ? { name, type: ATTR.FLOAT, f: v.f }
+      : Array.isArray(v) ? { name, type: ATTR.INTS, ints: v }
+        : typeof v === 'object' ? { name, type: ATTR.FLOAT, f: v.f }
         : { name, type: ATTR.INT, i: v });
 }
 
@@ -183,6 +184,19 @@ const gqa = (extra: Record<string, AttrV> = {}, minusOne = true) => (kv: number)
     ['attn', 'present.0.key', 'present.0.value'], { num_heads: HQ, kv_num_heads: kv, do_rotary: 1, ...extra }, MS),
 ];
 
+/** An exporter-style additive causal + padding mask [b, 1, s, T] from attention_mask ('causal_mask'). */
+const causalMaskNodes = (): NodeProto[] => [
+  n('Shape', ['attention_mask'], ['m_am_shape']), n('Gather', ['m_am_shape', 'one_i64'], ['m_T'], { axis: 0 }),
+  n('Shape', ['input_ids'], ['m_ids_shape']), n('Gather', ['m_ids_shape', 'one_i64'], ['m_S'], { axis: 0 }),
+  n('Sub', ['m_T', 'm_S'], ['m_start']),
+  n('Range', ['m_start', 'm_T', 'one_i64'], ['m_rows']), n('Range', ['zero_i64', 'm_T', 'one_i64'], ['m_cols']),
+  n('Unsqueeze', ['m_rows', 'one_axis'], ['m_rows2']), n('Unsqueeze', ['m_cols', 'zero_axis'], ['m_cols2']),
+  n('LessOrEqual', ['m_cols2', 'm_rows2'], ['m_causal']),
+  n('Cast', ['attention_mask'], ['m_pad'], { to: 9 }), n('Unsqueeze', ['m_pad', 'axes_12'], ['m_pad4']),
+  n('And', ['m_causal', 'm_pad4'], ['m_allowed']),
+  n('Where', ['m_allowed', 'zero_f', 'min_f'], ['causal_mask']),
+];
+
 const variants: Variant[] = [
   { label: 'GroupQueryAttention (rotary inside)', opset: 17, kvHeads: HKV, rope: true, attention: gqa(), cases: [{ batch: 1, seq: 3, past: 2 }, { batch: 2, seq: 1, past: 4 }, { batch: 2, seq: 4, past: 0 }] },
   { label: 'GroupQueryAttention (interleaved rotary)', opset: 17, kvHeads: HKV, rope: true, attention: gqa({ rotary_interleaved: 1 }), cases: [{ batch: 1, seq: 3, past: 2 }, { batch: 2, seq: 1, past: 4 }] },
@@ -193,6 +207,28 @@ const variants: Variant[] = [
       n('RotaryEmbedding', ['k', 'position_ids', 'cos_cache', 'sin_cache'], ['k_rot'], { num_heads: kv }, MS),
       n('Cast', ['attention_mask'], ['kpm'], { to: 6 }),
       n('MultiHeadAttention', ['q_rot', 'k_rot', 'v', '', 'kpm', '', 'past_key_values.0.key', 'past_key_values.0.value'], ['attn', 'present.0.key', 'present.0.value'], { num_heads: HQ, unidirectional: 1 }, MS),
+    ],
+    cases: [{ batch: 2, seq: 3, past: 2 }, { batch: 2, seq: 1, past: 4 }],
+  },
+  {
+    label: 'MultiHeadAttention with bias and a causal attention_bias (proved), no rotary', opset: 17, kvHeads: HQ, rope: false,
+    attention: () => [
+      ...causalMaskNodes(),
+      n('MultiHeadAttention', ['q', 'k', 'v', 'mha_bias', '', 'causal_mask', 'past_key_values.0.key', 'past_key_values.0.value'], ['attn', 'present.0.key', 'present.0.value'], { num_heads: HQ, scale: { f: 0.2 } }, MS),
+    ],
+    cases: [{ batch: 2, seq: 3, past: 2 }, { batch: 2, seq: 1, past: 4 }],
+  },
+  {
+    label: 'RotaryEmbedding-23 4-D + Attention-23 4-D with a float causal attn_mask (proved)', opset: 23, kvHeads: HKV, rope: true,
+    attention: (kv) => [
+      ...causalMaskNodes(),
+      n('Reshape', ['q', 'shape_q'], ['q_bshd']), n('Transpose', ['q_bshd'], ['q4'], { perm: [0, 2, 1, 3] }),
+      n('Reshape', ['k', kv === HQ ? 'shape_q' : 'shape_kv'], ['k_bshd']), n('Transpose', ['k_bshd'], ['k4'], { perm: [0, 2, 1, 3] }),
+      n('Reshape', ['v', kv === HQ ? 'shape_q' : 'shape_kv'], ['v_bshd']), n('Transpose', ['v_bshd'], ['v4'], { perm: [0, 2, 1, 3] }),
+      n('RotaryEmbedding', ['q4', 'cos_cache', 'sin_cache', 'position_ids'], ['q_rot']),
+      n('RotaryEmbedding', ['k4', 'cos_cache', 'sin_cache', 'position_ids'], ['k_rot']),
+      n('Attention', ['q_rot', 'k_rot', 'v4', 'causal_mask', 'past_key_values.0.key', 'past_key_values.0.value'], ['y4', 'present.0.key', 'present.0.value']),
+      n('Transpose', ['y4'], ['y_bshd'], { perm: [0, 2, 1, 3] }), n('Reshape', ['y_bshd', 'shape_merged'], ['attn']),
     ],
     cases: [{ batch: 2, seq: 3, past: 2 }, { batch: 2, seq: 1, past: 4 }],
   },
@@ -215,6 +251,10 @@ function decoderModel(v: Pick<Variant, 'opset' | 'kvHeads' | 'attention'>): Uint
     toTp(rand([HID, HQ * D], 3, 0.3), 'wq'), toTp(rand([HID, kv * D], 4, 0.3), 'wk'), toTp(rand([HID, kv * D], 5, 0.3), 'wv'),
     toTp(rand([HQ * D, HID], 6, 0.2), 'wo'), toTp(rand([HID, VOCAB], 7, 0.3), 'lm_head'),
     toTp(cos, 'cos_cache'), toTp(sin, 'sin_cache'), toTp(i64([1], [1]), 'one_axis'), toTp(Tensor.from('int64', [], [1]), 'one_i64'),
+    toTp(i64([1], [0]), 'zero_axis'), toTp(i64([2], [1, 2]), 'axes_12'), toTp(Tensor.from('int64', [], [0]), 'zero_i64'),
+    toTp(Tensor.from('float32', [], [0]), 'zero_f'), toTp(Tensor.from('float32', [], [-3.4028234663852886e38]), 'min_f'),
+    toTp(rand([3 * HQ * D], 8, 0.2), 'mha_bias'),
+    toTp(i64([4], [0, 0, HQ, D]), 'shape_q'), toTp(i64([4], [0, 0, kv, D]), 'shape_kv'), toTp(i64([3], [0, 0, HQ * D]), 'shape_merged'),
   ];
   const nodes: NodeProto[] = [
     n('Gather', ['embed', 'input_ids'], ['h0'], { axis: 0 }),
