@@ -211,19 +211,21 @@ program.command('serve')
   .option('--host <host>', 'interface to listen on', '127.0.0.1')
   .option('--api-key <key>', 'require Authorization: Bearer <key> on /v1/* (default: $LFC_API_KEY, else none)')
   .option('--model-name <name>', 'the model id clients send (default: the artifact folder name)')
+  .option('--chat-template <file>', 'a Jinja chat template (Hugging Face format) for /v1/chat/completions (default: "role: content" lines, then "assistant: ")')
   .addOption(new Option('--scheduler <policy>', "batching policy ('static' only as a benchmark baseline)").choices(['continuous', 'static']).default('continuous'))
   .addOption(new Option('--max-seqs <n>', 'sequences per step').default(16).argParser(positiveInt('--max-seqs')))
   .addOption(new Option('--max-batched-tokens <n>', 'tokens per step').default(256).argParser(positiveInt('--max-batched-tokens')))
   .addOption(new Option('--backend <b>', 'execution backend').choices(['reference']).default('reference'))
   .addHelpText('after', '\nExamples:\n  $ lfc serve --port 8000\n  $ curl localhost:8000/v1/completions -H "Content-Type: application/json" -d \'{"prompt": "def f(x):", "max_tokens": 32}\'')
-  .action(async (artifact: string | undefined, opts: { port: number; host: string; apiKey?: string; modelName?: string; scheduler: 'continuous' | 'static'; maxSeqs: number; maxBatchedTokens: number; backend: 'reference' }) => {
+  .action(async (artifact: string | undefined, opts: { port: number; host: string; apiKey?: string; modelName?: string; chatTemplate?: string; scheduler: 'continuous' | 'static'; maxSeqs: number; maxBatchedTokens: number; backend: 'reference' }) => {
     const progress = (m: string) => console.error(`[lfc] ${m}`);
     const { Engine } = await import('../runtime/engine.js');
-    const { serve } = await import('../runtime/server/index.js');
+    const { serve, jinjaChatTemplate } = await import('../runtime/server/index.js');
+    const chatTemplate = opts.chatTemplate === undefined ? undefined : jinjaChatTemplate(readFileSync(opts.chatTemplate, 'utf8'));
     const dir = resolveArtifact(artifact, progress);
     const engine = Engine.load(dir, { backend: opts.backend, policy: opts.scheduler, maxSeqs: opts.maxSeqs, maxBatchedTokens: opts.maxBatchedTokens, maxTokens: opts.maxBatchedTokens });
     const modelName = opts.modelName ?? basename(artifact ? artifact.replace(/\/+$/, '') : DEFAULT_MODEL).replace(/\.onnx$/, '');
-    const server = await serve(engine, { port: opts.port, host: opts.host, apiKey: opts.apiKey ?? process.env.LFC_API_KEY, modelName });
+    const server = await serve(engine, { port: opts.port, host: opts.host, apiKey: opts.apiKey ?? process.env.LFC_API_KEY, modelName, ...(chatTemplate ? { chatTemplate } : {}) });
     console.log(`lfc serving ${modelName} at ${server.url}/v1 (scheduler ${opts.scheduler}${opts.apiKey ?? process.env.LFC_API_KEY ? ', API key required' : ''})`);
     const stop = (sig: string) => {
       progress(`${sig}: finishing in-flight requests (up to 10 s), then exiting`);

@@ -9,9 +9,10 @@
  *   assistant: 
  *
  * A model with a Hugging Face chat template (tokenizer_config.json "chat_template", Jinja) plugs
- * in through the same interface: `{ render: (m) => new Template(src).render({ messages: m,
- * add_generation_prompt: true, bos_token, eos_token }) }` with @huggingface/jinja.
+ * in through the same interface: jinjaChatTemplate(source, { bos_token, eos_token }), rendered by
+ * @huggingface/jinja (`lfc serve --chat-template FILE`).
  */
+import { Template } from '@huggingface/jinja';
 
 export interface ChatMessage {
   role: string;
@@ -34,3 +35,19 @@ export function messageText(m: ChatMessage): string {
 export const plainChatTemplate: ChatTemplate = {
   render: (messages) => messages.map((m) => `${m.role}: ${messageText(m)}\n`).join('') + 'assistant: ',
 };
+
+/**
+ * A Hugging Face Jinja chat template, rendered with `messages` (content as text),
+ * `add_generation_prompt: true` and the given special tokens. A template error (e.g. its
+ * raise_exception on roles that do not alternate) is thrown with the template's message.
+ */
+export function jinjaChatTemplate(source: string, specialTokens: Record<string, string> = {}): ChatTemplate {
+  const t = new Template(source);
+  return {
+    render: (messages) => t.render({
+      ...specialTokens,
+      messages: messages.map((m) => ({ role: m.role, content: messageText(m), ...(m.name ? { name: m.name } : {}) })),
+      add_generation_prompt: true,
+    }),
+  };
+}

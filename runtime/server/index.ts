@@ -3,6 +3,6 @@
  * entry does not load it, so services that only generate do not pull in zod or prom-client).
  */
 export { OpenAIServer, HttpError, serve, type ServerOptions } from './server.js';
-export { plainChatTemplate, messageText, type ChatMessage, type ChatTemplate } from './chat-template.js';
+export { plainChatTemplate, jinjaChatTemplate, messageText, type ChatMessage, type ChatTemplate } from './chat-template.js';
 export { ServerMetrics } from './metrics.js';
 export { completionBody, chatBody } from './schemas.js';

@@ -394,7 +394,10 @@ export class OpenAIServer {
 
   private async chat(raw: unknown, res: ServerResponse, signal: AbortSignal): Promise<void> {
     const body = this.parse(chatBody, raw);
-    const prompt = this.opts.chatTemplate.render(body.messages);
+    let prompt: string;
+    try { prompt = this.opts.chatTemplate.render(body.messages); } catch (e) {
+      throw new HttpError(400, `messages: the chat template failed: ${(e as Error).message}`, 'invalid_request_error', 'messages');
+    }
     const want = !!body.logprobs;
     if (body.top_logprobs != null && !want) throw new HttpError(400, 'top_logprobs requires logprobs: true', 'invalid_request_error', 'top_logprobs');
     const jobs = this.jobs(body, [prompt], body.max_completion_tokens ?? body.max_tokens ?? undefined, want ? body.top_logprobs ?? 0 : undefined);

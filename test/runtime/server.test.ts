@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileModel } from '../../compiler/compile.js';
 import { ReferenceBackend } from '../../runtime/backends/reference.js';
 import { Engine } from '../../runtime/engine.js';
-import { serve, type OpenAIServer } from '../../runtime/server/index.js';
+import { jinjaChatTemplate, serve, type OpenAIServer } from '../../runtime/server/index.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const MODEL = join(ROOT, 'models/coder-draft.onnx');
@@ -225,6 +225,22 @@ describe.skipIf(!existsSync(MODEL))('OpenAI-compatible server', () => {
     const body = await r.json() as { choices: { finish_reason: string }[]; usage: { completion_tokens: number } };
     expect(body.choices[0].finish_reason).toBe('length');
     expect(body.usage.completion_tokens).toBe(5);
+  });
+
+  it('a Jinja chat template plugs in; its errors are 400s on messages', async () => {
+    const tpl = jinjaChatTemplate(
+      "{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('no system messages') }}{% endif %}<{{ m.role }}>{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}");
+    expect(tpl.render([{ role: 'user', content: 'hi' }])).toBe('<user>hi\n<assistant>');
+    const s = await serve(engine, { port: 0, chatTemplate: tpl });
+    try {
+      const c = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'none', maxRetries: 0 });
+      const direct = await engine.generate('<user>hi\n<assistant>', { max_tokens: 6, temperature: 0 });
+      const r = await c.chat.completions.create({ model: 'lfc', messages: [{ role: 'user', content: 'hi' }], max_tokens: 6, temperature: 0 });
+      expect(r.choices[0].message.content).toBe(direct.text);
+      const bad = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'system', content: 'x' }] }) });
+      expect(bad.status).toBe(400);
+      expect(await bad.json()).toMatchObject({ error: { param: 'messages', message: expect.stringMatching(/no system messages/) } });
+    } finally { await s.close(1000); }
   });
 
   it('/health is 503 when the engine is dead', async () => {
