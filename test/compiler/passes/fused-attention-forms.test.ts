@@ -162,6 +162,8 @@ interface Variant {
   /** Nodes from q, k, v [b, s, H·D] (and the past inputs) to 'attn' [b, s, HQ·D] and present.0.key/value. */
   attention: (kv: number) => NodeProto[];
   rope: boolean;
+  /** An export without past inputs (the compiler gives it the same paged cache). */
+  noPast?: boolean;
   /** Feeds onnxruntime accepts for this op (GQA: batch 1 when a chunk meets a past). */
   cases: { batch: number; seq: number; past: number }[];
 }
@@ -200,6 +202,7 @@ const causalMaskNodes = (): NodeProto[] => [
 const variants: Variant[] = [
   { label: 'GroupQueryAttention (rotary inside)', opset: 17, kvHeads: HKV, rope: true, attention: gqa(), cases: [{ batch: 1, seq: 3, past: 2 }, { batch: 2, seq: 1, past: 4 }, { batch: 2, seq: 4, past: 0 }] },
   { label: 'GroupQueryAttention (interleaved rotary)', opset: 17, kvHeads: HKV, rope: true, attention: gqa({ rotary_interleaved: 1 }), cases: [{ batch: 1, seq: 3, past: 2 }, { batch: 2, seq: 1, past: 4 }] },
+  { label: 'GroupQueryAttention without past inputs', opset: 17, kvHeads: HKV, rope: true, attention: gqa(), noPast: true, cases: [{ batch: 2, seq: 4, past: 0 }] },
   {
     label: 'com.microsoft RotaryEmbedding + MultiHeadAttention (unidirectional, key_padding_mask)', opset: 17, kvHeads: HQ, rope: true,
     attention: (kv) => [
@@ -243,7 +246,7 @@ const variants: Variant[] = [
   },
 ];
 
-function decoderModel(v: Pick<Variant, 'opset' | 'kvHeads' | 'attention'>): Uint8Array {
+function decoderModel(v: Pick<Variant, 'opset' | 'kvHeads' | 'attention' | 'noPast'>): Uint8Array {
   const kv = v.kvHeads;
   const [cos, sin] = cosSin(MAXPOS, D / 2);
   const inits: TensorProto[] = [
@@ -256,11 +259,12 @@ function decoderModel(v: Pick<Variant, 'opset' | 'kvHeads' | 'attention'>): Uint
     toTp(rand([3 * HQ * D], 8, 0.2), 'mha_bias'),
     toTp(i64([4], [0, 0, HQ, D]), 'shape_q'), toTp(i64([4], [0, 0, kv, D]), 'shape_kv'), toTp(i64([3], [0, 0, HQ * D]), 'shape_merged'),
   ];
+  const dropPast = (p: NodeProto): NodeProto => (v.noPast ? { ...p, input: p.input!.map((i) => (i.startsWith('past_key_values') ? '' : i)) } : p);
   const nodes: NodeProto[] = [
     n('Gather', ['embed', 'input_ids'], ['h0'], { axis: 0 }),
     n('LayerNormalization', ['h0', 'ln_g', 'ln_b'], ['x'], { axis: -1, epsilon: { f: 1e-5 } }),
     n('MatMul', ['x', 'wq'], ['q']), n('MatMul', ['x', 'wk'], ['k']), n('MatMul', ['x', 'wv'], ['v']),
-    ...v.attention(kv),
+    ...v.attention(kv).map(dropPast),
     n('MatMul', ['attn', 'wo'], ['o']), n('Add', ['h0', 'o'], ['h1']), n('MatMul', ['h1', 'lm_head'], ['logits']),
   ];
   const past = (name: string) => vi(name, 'float32', ['batch_size', kv, 'past_sequence_length', D]);
@@ -270,7 +274,7 @@ function decoderModel(v: Pick<Variant, 'opset' | 'kvHeads' | 'attention'>): Uint
     graph: {
       name: 'decoder', node: nodes, initializer: inits,
       input: [vi('input_ids', 'int64', ['batch_size', 'sequence_length']), vi('attention_mask', 'int64', ['batch_size', 'total_sequence_length']),
-        vi('position_ids', 'int64', ['batch_size', 'sequence_length']), past('past_key_values.0.key'), past('past_key_values.0.value')],
+        vi('position_ids', 'int64', ['batch_size', 'sequence_length']), ...(v.noPast ? [] : [past('past_key_values.0.key'), past('past_key_values.0.value')])],
       output: [vi('logits', 'float32', ['batch_size', 'sequence_length', VOCAB]), present('present.0.key'), present('present.0.value')],
     },
   }).finish();
