@@ -188,6 +188,7 @@ function rotaryOp(name: string, domain: string, since: number, order: { pos: num
       const x = ctx.input(0);
       expectFloat(ctx, x, 'input');
       const xs = needRank(ctx, 0, 'input', [3, 4]);
+      if (ctx.attrs.int('is_packed_batching', 0)) ctx.fail('RotaryEmbedding with is_packed_batching is not supported by lfc');
       const cos = ctx.input(order.cos);
       const hasPos = !!ctx.inputs[order.pos];
       if (cos.shape.length !== (hasPos ? 2 : 3)) ctx.fail(`cos_cache must be ${hasPos ? '[max_position, rotary_dim/2]' : '[batch, sequence, rotary_dim/2] without position_ids'}, got ${shapeStr(cos.shape)}`);
@@ -388,6 +389,8 @@ const attention23: OpDef = {
     const q = needRank(ctx, 0, 'Q', [3, 4]), k = needRank(ctx, 1, 'K', [3, 4]), v = needRank(ctx, 2, 'V', [3, 4]);
     expectFloat(ctx, ctx.input(0), 'Q');
     if (ctx.node.outputs.length > 3) ctx.fail('Attention with qk_matmul_output is not supported by lfc');
+    // (Attention-24 resolves here too: its nonpad_kv_seqlen input must not be dropped silently.)
+    if (ctx.inputs[6]) ctx.fail('Attention with nonpad_kv_seqlen (opset 24) is not supported by lfc');
     const qh = headsOf(ctx, q, ctx.attrs.int('q_num_heads', 0), 'Q');
     const kh = headsOf(ctx, k, ctx.attrs.int('kv_num_heads', 0), 'K');
     const vh = headsOf(ctx, v, ctx.attrs.int('kv_num_heads', 0), 'V');

@@ -16,7 +16,8 @@
  *       evaluation: seqlens_k = Σ attention_mask − 1, total = its length): lfc.Attention's causal +
  *       padding semantics then stand for them (identical for unpadded batches; with left padding
  *       onnxruntime's GQA, which assumes right padding, differs from the graph's intent and lfc
- *       follows the intent). Sliding windows, softcap and packed QKV are reported, not rewritten.
+ *       follows the intent). Sliding windows, softcap, packed QKV and fixed-length (shared) past
+ *       buffers are reported, not rewritten.
  *   com.microsoft MultiHeadAttention(q, k, v, bias?, key_padding_mask?, attention_bias?, past_k?, past_v?)
  *       → the same, Hkv = Hq; bias (a constant) added to q|k|v in front (fuse-linear folds it into
  *       the projections); causal from unidirectional=1 or from an attention_bias proved causal
@@ -238,6 +239,8 @@ const gqaRule: Rule = {
     if (window > 0) return miss(ctx, name, n, `sliding-window attention (local_window_size=${window}) is not supported by lfc.Attention`);
     const softcap = (n.attrs.get('softcap') as number | undefined) ?? 0;
     if (softcap > 0) return miss(ctx, name, n, `attention logit softcap (${softcap}) is not supported by lfc.Attention`);
+    const pastLen = shapeOf(pastK)?.[2];
+    if (typeof pastLen === 'number') return miss(ctx, name, n, `past_key has a fixed length ${pastLen}: a past/present buffer shared up to a maximum length is not supported (past must grow as Concat(past, new))`);
     const why = proveSeqlens(g, seqlens!, total!);
     if (why) return miss(ctx, name, n, why);
     const Hq = int(n, 'num_heads', 0), Hkv = int(n, 'kv_num_heads', 0);

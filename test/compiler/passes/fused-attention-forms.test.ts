@@ -246,7 +246,7 @@ const variants: Variant[] = [
   },
 ];
 
-function decoderModel(v: Pick<Variant, 'opset' | 'kvHeads' | 'attention' | 'noPast'>): Uint8Array {
+function decoderModel(v: Pick<Variant, 'opset' | 'kvHeads' | 'attention' | 'noPast'> & { fixedPast?: number }): Uint8Array {
   const kv = v.kvHeads;
   const [cos, sin] = cosSin(MAXPOS, D / 2);
   const inits: TensorProto[] = [
@@ -267,7 +267,7 @@ function decoderModel(v: Pick<Variant, 'opset' | 'kvHeads' | 'attention' | 'noPa
     ...v.attention(kv).map(dropPast),
     n('MatMul', ['attn', 'wo'], ['o']), n('Add', ['h0', 'o'], ['h1']), n('MatMul', ['h1', 'lm_head'], ['logits']),
   ];
-  const past = (name: string) => vi(name, 'float32', ['batch_size', kv, 'past_sequence_length', D]);
+  const past = (name: string) => vi(name, 'float32', ['batch_size', kv, v.fixedPast ?? 'past_sequence_length', D]);
   const present = (name: string) => vi(name, 'float32', ['batch_size', kv, 'total_sequence_length', D]);
   return onnx.ModelProto.encode({
     irVersion: 10, opsetImport: [{ domain: '', version: v.opset }, { domain: MS, version: 1 }],
@@ -319,7 +319,7 @@ describe.each(variants)('$label', (v) => {
 // ---- 3. near misses: reported with the reason, and compile fails with it (never a wrong plan) -----
 
 describe('near misses', () => {
-  const compileMiss = (label: string, v: Pick<Variant, 'opset' | 'kvHeads' | 'attention'>) => {
+  const compileMiss = (label: string, v: Pick<Variant, 'opset' | 'kvHeads' | 'attention'> & { fixedPast?: number }) => {
     const r = compileModel(writeModel(label, decoderModel(v)));
     const misses = r.events.filter((e) => e.outcome === 'missed');
     return { r, misses, report: formatReport(r) };
@@ -331,6 +331,12 @@ describe('near misses', () => {
     expect(r.plan).toBeUndefined();
     expect(r.error).toMatch(/GroupQueryAttention/);
     expect(report).toMatch(/not fused \(group-query-attention\): sliding-window attention \(local_window_size=8\)/);
+  });
+
+  it('GQA over a fixed-length (shared) past buffer is not rewritten', () => {
+    const { r, misses } = compileMiss('gqa shared buffer', { opset: 17, kvHeads: HKV, attention: gqa(), fixedPast: 32 });
+    expect(misses[0].detail).toMatch(/past_key has a fixed length 32: a past\/present buffer shared up to a maximum length is not supported/);
+    expect(r.plan).toBeUndefined();
   });
 
   it('GQA with softcap is not rewritten', () => {
