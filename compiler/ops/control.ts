@@ -5,14 +5,15 @@
  * condition (a one-element bool tensor), and the importer appends the values the branches read
  * from enclosing graphs as extra inputs (ir/subgraph.ts). Inference types the outputs from the
  * branch outputs: from the taken branch when the condition is known at compile time, else from
- * both, which must agree on dtype and rank (dims that differ become fresh symbols). Evaluation
+ * both, which must agree on dtype and rank (a dim either branch proves equal to the other's is
+ * kept, others become fresh symbols). Evaluation
  * runs the taken branch in the reference interpreter with the captured values as its outer scope.
  *
  * lfc's compiler does not keep If nodes: passes/inline-if.ts inlines the branch a decoder runs
  * (Optimum's merged decoders switch on the `use_cache_branch` input) before anything else.
  */
 import type { Tensor } from '../../runtime/tensor.js';
-import { dimEq, SymDim, type Dim } from '../ir/dim.js';
+import { dimEq, substituteDim, SymDim, type Dim } from '../ir/dim.js';
 import { Graph, type Node, type Value } from '../ir/graph.js';
 import { inferShapes } from '../ir/infer.js';
 import { run } from '../ir/interpret.js';
@@ -52,6 +53,18 @@ function inferBranch(ctx: OpContext, name: 'then_branch' | 'else_branch'): Graph
   return g;
 }
 
+/**
+ * One dim valid in both branches, if there is one: equal dims, or a dim of one branch that the
+ * other branch's own dim equations prove equal to its dim (the no-past branch of a merged decoder
+ * proves sequence_length = total_sequence_length, the cache branch total = past + sequence).
+ */
+function mergeDim(a: Dim, b: Dim, eqA: ReadonlyMap<string, Dim>, eqB: ReadonlyMap<string, Dim>): Dim | undefined {
+  if (dimEq(a, b)) return a;
+  if (dimEq(substituteDim(a, eqB), substituteDim(b, eqB))) return a;
+  if (dimEq(substituteDim(b, eqA), substituteDim(a, eqA))) return b;
+  return undefined;
+}
+
 const typeOf = (ctx: OpContext, name: string, v: Value): NonNullable<Value['type']> =>
   v.type ?? ctx.fail(`${name} output '${v.name}' has no type`);
 
@@ -80,7 +93,7 @@ const ifOp: OpDef = {
       if (ta.shape.length !== tb.shape.length) {
         ctx.fail(`output ${i}: then_branch gives rank ${ta.shape.length}, else_branch rank ${tb.shape.length}`);
       }
-      const shape = ta.shape.map((d, j) => (dimEq(d, tb.shape[j]) ? d : SymDim.symbol(`${ctx.node.name}_out${i}_dim${j}`)));
+      const shape = ta.shape.map((d, j) => mergeDim(d, tb.shape[j], a.dimEquations, b.dimEquations) ?? SymDim.symbol(`${ctx.node.name}_out${i}_dim${j}`));
       const ka = va.known, kb = b.outputs[i].known;
       const same = ka && kb && ka.length === kb.length && ka.every((d, j) => dimEq(d, kb[j]));
       return { dtype: ta.dtype, shape, known: same ? [...ka] : undefined };
