@@ -29,8 +29,9 @@
  *   ai.onnx Attention-23 (Q, K, V, attn_mask?, past_key?, past_value?)
  *       {is_causal, q_num_heads, kv_num_heads, scale, softcap} → (Y, present_key?, present_value?)
  *       Q [B, Hq, S, D] or [B, S, Hq·D]; attn_mask bool (true: attend) or float (added), broadcast
- *       to [B, Hq, S, T]; is_causal aligns the diagonal bottom-right (query i sees j ≤ T − S + i), as
- *       onnxruntime 1.30 does with a past; softcap before the mask.
+ *       to [B, Hq, S, T]; is_causal: query i sees keys j ≤ P + i, P the past_key length (0 without
+ *       past: the diagonal starts top-left, as the spec's tril does, even when K is longer than Q;
+ *       onnxruntime 1.30 offsets it by the past); softcap caps the scaled scores before the mask.
  *
  * Masked scores get the fp32 minimum added (lfc.Attention's convention), so a softmax over a row
  * with some visible key equals onnxruntime's, which skips or −∞-masks them.
@@ -416,6 +417,7 @@ const attention23: OpDef = {
     const vNew = V.rank === 4 ? V : bsdToBnsh(V, ctx.attrs.int('kv_num_heads'));
     const k = concatSeq(inputs[4], kNew), v = concatSeq(inputs[5], vNew);
     const [B, Hq, S, D] = q.shape, T = k.shape[2];
+    const P = inputs[4]?.shape[2] ?? 0;
     const mask = inputs[3];
     let mi: Int32Array | undefined;
     if (mask) {
@@ -428,7 +430,7 @@ const attention23: OpDef = {
     const out = sdpa(q, k, v, {
       scale: ctx.attrs.float('scale', 0) || 1 / Math.sqrt(D),
       softcap: softcap > 0 ? softcap : undefined,
-      visible: causal ? (_b, i, j) => j <= T - S + i : undefined,
+      visible: causal ? (_b, i, j) => j <= P + i : undefined,
       bias: mask ? (b, h, i, j) => {
         const m = mask.data[mi![((b * Hq + h) * S + i) * T + j]];
         return isBool ? (m ? 0 : F32_MIN) : m;

@@ -29,7 +29,7 @@
  * of the rewritten ops fuse as in any other export.
  */
 import { Tensor } from '../../runtime/tensor.js';
-import type { Dim } from '../ir/dim.js';
+import { dimEq, dimStr, type Dim } from '../ir/dim.js';
 import { addConstant, addNode, replaceAllUses } from '../ir/edit.js';
 import { Graph, type AttrValue, type Node, type Value } from '../ir/graph.js';
 import { run } from '../ir/interpret.js';
@@ -295,6 +295,7 @@ const mhaRule: Rule = {
     }
     const q = splitHeads(c, qx, N, D), k = splitHeads(c, kx, N, D), v = splitHeads(c, vx, N, Dv);
     const causal = int(n, 'unidirectional', 0) !== 0;
+    if (!dimEq(shapeOf(query)![1], shapeOf(key)![1])) return miss(ctx, name, n, `key has ${dimStr(shapeOf(key)![1])} new positions for ${dimStr(shapeOf(query)![1])} queries: not decoder self-attention`);
     let how = causal ? 'unidirectional' : '';
     if (ab) {
       const T = shapeOf(n.outputs[1])?.[2] ?? shapeOf(ab)!.at(-1)!;
@@ -331,6 +332,8 @@ const attention23Rule: Rule = {
     };
     const q = heads(Q!, qs, int(n, 'q_num_heads', 0)), k = heads(K!, ks, int(n, 'kv_num_heads', 0)), v = heads(V!, vs, int(n, 'kv_num_heads', 0));
     const causal = int(n, 'is_causal', 0) !== 0;
+    const sq = qs.length === 4 ? qs[2] : qs[1], sk = ks.length === 4 ? ks[2] : ks[1];
+    if (!dimEq(sq, sk)) return miss(ctx, name, n, `K has ${dimStr(sk)} new positions for ${dimStr(sq)} queries: not decoder self-attention`);
     let am: Value | undefined;
     if (mask) {
       if (mask.type?.dtype === 'bool') return miss(ctx, name, n, `boolean attn_mask '${mask.name}' is not supported (only an additive mask proved causal)`);

@@ -114,6 +114,18 @@ const opCases: Record<string, OpCase> = {
     op: 'Attention', domain: '', outputs: 1, attrs: { q_num_heads: 2, kv_num_heads: 1, scale: { f: 0.3 } },
     inputs: [rand([1, 3, 16], 80), rand([1, 3, 8], 81), rand([1, 3, 8], 82), rand([1, 1, 3, 3], 83)],
   },
+  'Attention-23 float mask, is_causal and softcap': {
+    op: 'Attention', domain: '', outputs: 1, attrs: { softcap: { f: 1.5 }, is_causal: 1 },
+    inputs: [rand([1, 2, 2, 8], 95, 3), rand([1, 2, 4, 8], 96, 3), rand([1, 2, 4, 8], 97), rand([1, 2, 2, 4], 98, 4)],
+  },
+  'Attention-23 float mask with softcap, not causal': {
+    op: 'Attention', domain: '', outputs: 1, attrs: { softcap: { f: 1.5 } },
+    inputs: [rand([1, 2, 2, 8], 95, 3), rand([1, 2, 4, 8], 96, 3), rand([1, 2, 4, 8], 97), rand([1, 2, 2, 4], 98, 4)],
+  },
+  'Attention-23 is_causal without past, K longer than Q (top-left diagonal), softcap': {
+    op: 'Attention', domain: '', outputs: 1, attrs: { softcap: { f: 1.5 }, is_causal: 1 },
+    inputs: [rand([1, 2, 2, 8], 95, 3), rand([1, 2, 4, 8], 96, 3), rand([1, 2, 4, 8], 97)],
+  },
   'Attention-23 bool mask, softcap': {
     op: 'Attention', domain: '', outputs: 1, attrs: { softcap: { f: 1.5 } },
     inputs: [rand([1, 2, 2, 8], 90, 3), rand([1, 2, 4, 8], 91, 3), rand([1, 2, 4, 8], 92), Tensor.from('bool', [2, 4], [1, 1, 0, 1, 0, 1, 1, 1])],
