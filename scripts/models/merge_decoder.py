@@ -16,8 +16,10 @@ through outer-scope references. This script does the same with onnx 1.12 only (n
 - then_branch: the with-past graph's nodes; else_branch: the no-past graph's nodes, whose
   `present.{i}.key/value` outputs are its own new K/V (the values the with-past graph concatenates
   to the past: found by the producing node's name, which the two torch exports share);
-- every value produced inside a branch gets a branch prefix (`/with_past`, `/no_past`), so that
-  names are unique across the model; initializers are shared by content under the with-past names.
+- as in Optimum, branch values keep the exporter's names, so both branches (separate scopes) use
+  the same names, and their outputs are named like the If's outputs (`logits`, `present.*`):
+  subgraph names shadow outer ones (onnx.checker and onnxruntime accept this; `--prefix` makes
+  them unique instead); initializers are shared by content under the with-past export's names.
 """
 import argparse
 import hashlib
@@ -72,6 +74,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--model', default='coder-draft')
     ap.add_argument('--out', default=None)
+    ap.add_argument('--prefix', action='store_true', help='prefix branch values (/with_past, /no_past) instead of keeping the exporter names')
     a = ap.parse_args()
     wp = onnx.load(os.path.join(MODELS, f'{a.model}.onnx'))
     np_ = onnx.load(os.path.join(MODELS, f'{a.model}.no-past.onnx'))
@@ -92,7 +95,8 @@ def main():
     outer_names = {i.name for i in outer_inputs}
 
     # then_branch: the with-past graph, its outputs as they are.
-    then_g = branch(g, '/with_past', shared, outer_names, [(o, o.name) for o in g.output], 'with_past')
+    pre_then, pre_else = ('/with_past', '/no_past') if a.prefix else ('', '')
+    then_g = branch(g, pre_then, shared, outer_names, [(o, o.name) for o in g.output], 'with_past')
 
     # else_branch: the no-past graph; presents are the new K/V the with-past graph concatenates.
     prod_wp = {o: n for n in g.node for o in n.output}
@@ -109,7 +113,7 @@ def main():
         dims = vi.type.tensor_type.shape.dim
         dims[2].dim_param = 'sequence_length'  # no past: present holds the new tokens only
         else_outputs.append((vi, new))
-    else_g = branch(h, '/no_past', shared, outer_names, else_outputs, 'no_past')
+    else_g = branch(h, pre_else, shared, outer_names, else_outputs, 'no_past')
 
     if_node = helper.make_node('If', ['use_cache_branch'], [o.name for o in g.output], name='optimum::if',
                                then_branch=then_g, else_branch=else_g)
