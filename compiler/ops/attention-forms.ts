@@ -25,7 +25,9 @@
  *       query [B, S, N·D], key/value [B, L, N·D] (or BNSH without past), bias [3·N·D] added to q|k|v,
  *       key_padding_mask [B, T] (0: add mask_filter_value) or [B] (valid key count),
  *       attention_bias [B|1, N|1, S, T] added; present = Concat(past, new); unidirectional: query i
- *       sees keys j ≤ T − S + i.
+ *       sees keys j ≤ P + i (P the past length, 0 without past). Checked with key as long as query;
+ *       with a longer key and no past onnxruntime 1.30 masks irregularly (its last query sees all
+ *       keys), which no decoder emits and the rewrite refuses.
  *   ai.onnx Attention-23 (Q, K, V, attn_mask?, past_key?, past_value?)
  *       {is_causal, q_num_heads, kv_num_heads, scale, softcap} → (Y, present_key?, present_value?)
  *       Q [B, Hq, S, D] or [B, S, Hq·D]; attn_mask bool (true: attend) or float (added), broadcast
@@ -363,7 +365,7 @@ const mha: OpDef = {
     const q = bsdToBnsh(qx, N);
     const kNew = key.rank === 4 ? key : bsdToBnsh(key, N), vNew = value.rank === 4 ? value : bsdToBnsh(value, N);
     const k = concatSeq(inputs[6], kNew), v = concatSeq(inputs[7], vNew);
-    const T = k.shape[2];
+    const T = k.shape[2], P = inputs[6]?.shape[2] ?? 0;
     const kpm = inputs[4], ab = inputs[5];
     const filter = ctx.attrs.float('mask_filter_value', -10000);
     const causal = ctx.attrs.int('unidirectional', 0) !== 0;
@@ -375,7 +377,7 @@ const mha: OpDef = {
     const masked = (b: number, j: number): boolean => !!kpm && (kpm.rank === 2 ? kpm.data[b * T + j] === 0 : j >= kpm.data[b]);
     const out = sdpa(q, k, v, {
       scale: ctx.attrs.float('scale', 0) || 1 / Math.sqrt(D),
-      visible: causal ? (_b, i, j) => j <= T - S + i : undefined,
+      visible: causal ? (_b, i, j) => j <= P + i : undefined,
       bias: kpm || ab ? (b, h, i, j) => (masked(b, j) ? filter : 0) + (ab ? ab.data[(((b * abB) * ab.shape[1] + h * abH) * S + i) * T + j] : 0) : undefined,
     });
     return [bnshToBsd(out), k, v];

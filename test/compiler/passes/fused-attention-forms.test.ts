@@ -102,6 +102,10 @@ const opCases: Record<string, OpCase> = {
     op: 'MultiHeadAttention', domain: MS, outputs: 3, attrs: { num_heads: 2, unidirectional: 1 },
     inputs: [rand([2, 3, 8], 50), rand([2, 3, 8], 51), rand([2, 3, 8], 52), rand([24], 53), undefined, undefined, rand([2, 2, 2, 4], 54), rand([2, 2, 2, 4], 55)],
   },
+  'MHA unidirectional without past': {
+    op: 'MultiHeadAttention', domain: MS, outputs: 1, attrs: { num_heads: 2, unidirectional: 1 },
+    inputs: [rand([2, 4, 8], 56, 3), rand([2, 4, 8], 57, 3), rand([2, 4, 8], 58)],
+  },
   'MHA with attention_bias and key_padding_mask': {
     op: 'MultiHeadAttention', domain: MS, outputs: 3, attrs: { num_heads: 2 },
     inputs: [rand([2, 3, 8], 60), rand([2, 3, 8], 61), rand([2, 3, 8], 62), undefined, i32([2, 5], [1, 1, 1, 1, 1, 0, 1, 1, 1, 1]), rand([1, 2, 3, 5], 63), rand([2, 2, 2, 4], 64), rand([2, 2, 2, 4], 65)],
