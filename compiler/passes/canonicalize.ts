@@ -136,8 +136,14 @@ const normalizeRules: Rule[] = [
 
 export const normalize: Pass = rewritePass('normalize', 'canonical forms: Reciprocal for 1/y, Pow for x·x, constants second', normalizeRules);
 
+let nextGraphId = 0;
+const graphIds = new WeakMap<object, number>();
 function attrKey(a: AttrValue): string {
   if (a instanceof Tensor) return `T${a.dtype}[${a.shape}]${a.toArray().join(',')}`;
+  if (typeof a === 'object' && !Array.isArray(a)) { // a subgraph (If branch): never equal to another node's
+    if (!graphIds.has(a)) graphIds.set(a, nextGraphId++);
+    return `G${graphIds.get(a)}`;
+  }
   return JSON.stringify(a);
 }
 

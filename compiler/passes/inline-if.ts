@@ -10,7 +10,7 @@
  *   constant           an If whose condition is known at compile time: the taken branch is inlined.
  *
  * Any other If (a condition computed at run time) cannot be put in ragged/paged form: the pass
- * fails with an error naming the node. Inlined values lose their types and are inferred again in
+ * reports it as a miss and leaves it, and lowering fails naming the node (never a wrong plan). Inlined values lose their types and are inferred again in
  * the main graph (so its dim equations, e.g. total = past + sequence, are the main graph's own).
  */
 import { Tensor } from '../../runtime/tensor.js';
@@ -61,7 +61,8 @@ export const inlineIf: Pass = {
     const useCache = useCacheInput(g);
     let changes = 0;
     let first: Node | undefined;
-    for (let node = findIf(g); node; node = findIf(g)) {
+    const kept = new Set<Node>();
+    for (let node = findIf(g, kept); node; node = findIf(g, kept)) {
       const cond = node.inputs[0];
       let take: 'then_branch' | 'else_branch';
       if (useCache && cond === useCache) {
@@ -70,8 +71,11 @@ export const inlineIf: Pass = {
       } else {
         const known = knownCondition(node);
         if (known === undefined) {
-          throw new LoweringError(`${node.label}: cannot be lowered: its condition '${cond?.name ?? '(missing)'}' is computed at run time ` +
+          // Left in place: lowering then fails naming this node, with this reason in the report.
+          ctx.missed('inline-if', 'if', node, `cannot be lowered: its condition '${cond?.name ?? '(missing)'}' is computed at run time ` +
             `(lfc inlines an If only when it is switched by the '${USE_CACHE_BRANCH}' graph input of an Optimum merged decoder or by a compile-time constant)`);
+          kept.add(node);
+          continue;
         }
         take = known ? 'then_branch' : 'else_branch';
         ctx.fused('inline-if', 'constant-condition', node, `condition is ${known} at compile time: inlined ${take}`);
@@ -80,7 +84,7 @@ export const inlineIf: Pass = {
       inlineBranch(g, node, branch({ node, fail: (m) => { throw new LoweringError(`${node.label}: ${m}`); } }, take));
       changes++;
     }
-    if (useCache) {
+    if (useCache && !kept.size) {
       if (useCache.consumers.length) replaceAllUses(g, useCache, addConstant(g, Tensor.from('bool', [1], [1]), `${USE_CACHE_BRANCH}/true`));
       if (!g.outputs.includes(useCache)) {
         g.inputs.splice(g.inputs.indexOf(useCache), 1);
@@ -94,6 +98,6 @@ export const inlineIf: Pass = {
   },
 };
 
-function findIf(g: Graph): Node | undefined {
-  return g.nodes.find((n) => n.opType === 'If' && n.domain === '');
+function findIf(g: Graph, kept: ReadonlySet<Node>): Node | undefined {
+  return g.nodes.find((n) => n.opType === 'If' && n.domain === '' && !kept.has(n));
 }

@@ -166,10 +166,19 @@ describe.skipIf(!have)('Optimum merged decoder', () => {
   it('an If on a condition computed at run time cannot be lowered (clear error naming the node)', () => {
     const path = variant((m) => {
       const g = m.graph!;
-      g.node!.unshift(onnx.NodeProto.create({ name: 'flip', opType: 'Not', input: ['use_cache_branch'], output: ['cond'] }));
-      g.node![1].input = ['cond'];
+      g.node!.unshift(
+        onnx.NodeProto.create({ name: 'any_kept', opType: 'ReduceMax', input: ['attention_mask'], output: ['mask_max'] }),
+        onnx.NodeProto.create({ name: 'to_bool', opType: 'Cast', input: ['mask_max'], output: ['cond'], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: 9 }] }),
+      );
+      g.node![2].input = ['cond'];
     });
-    expect(() => compileModel(path, { maxPositions: 64 })).toThrow(/^If node 'optimum::if': cannot be lowered: its condition 'cond' is computed at run time/);
+    const c = compileModel(path, { maxPositions: 64 });
+    expect(c.plan).toBeUndefined();
+    expect(c.error).toMatch(/^If node 'optimum::if': cannot be lowered/);
+    const report = formatReport(c);
+    expect(report).toContain("not fused (if): cannot be lowered: its condition 'cond' is computed at run time");
+    expect(report).toContain('[optimum::if]');
+    expect(c.graph.inputs.some((v) => v.name === 'use_cache_branch')).toBe(true); // nothing half-done
   });
 
   it('subgraph import errors name the If node and the branch', () => {
