@@ -235,24 +235,30 @@ const gqaRule: Rule = {
     if (untyped(n)) return false;
     const [query, key, value, pastK, pastV, seqlens, total, cos, sin] = n.inputs;
     if (!key || !value) return miss(ctx, name, n, 'packed QKV (key and value omitted) is not supported');
+    if (!seqlens || !total) return miss(ctx, name, n, 'seqlens_k and total_sequence_length are required');
+    if (!!pastK !== !!pastV) return miss(ctx, name, n, 'past_key and past_value must come together');
     const window = int(n, 'local_window_size', -1);
     if (window > 0) return miss(ctx, name, n, `sliding-window attention (local_window_size=${window}) is not supported by lfc.Attention`);
     const softcap = (n.attrs.get('softcap') as number | undefined) ?? 0;
     if (softcap > 0) return miss(ctx, name, n, `attention logit softcap (${softcap}) is not supported by lfc.Attention`);
     const pastLen = shapeOf(pastK)?.[2];
     if (typeof pastLen === 'number') return miss(ctx, name, n, `past_key has a fixed length ${pastLen}: a past/present buffer shared up to a maximum length is not supported (past must grow as Concat(past, new))`);
-    const why = proveSeqlens(g, seqlens!, total!);
+    const why = proveSeqlens(g, seqlens, total);
     if (why) return miss(ctx, name, n, why);
     const Hq = int(n, 'num_heads', 0), Hkv = int(n, 'kv_num_heads', 0);
     const D = (shapeOf(query)![2] as number) / Hq;
+    const pos = g.inputs.find((i) => i.name === 'position_ids');
+    const rotary = int(n, 'do_rotary', 0) !== 0;
+    if (rotary) {
+      if (!pos) return miss(ctx, name, n, 'do_rotary needs the graph input position_ids (the positions GQA derives from seqlens_k)');
+      for (const t of [cos!, sin!]) { const w = notPositional(g, t); if (w) return miss(ctx, name, n, w); }
+    }
+    // Checks done: from here on the rule rewrites.
     const c: Ctx = { g, before: n, name: n.name || '/gqa' };
     let q = splitHeads(c, query!, Hq, D), k = splitHeads(c, key, Hkv, D);
     const v = splitHeads(c, value, Hkv, D);
     let rot = '';
-    if (int(n, 'do_rotary', 0)) {
-      const pos = g.inputs.find((i) => i.name === 'position_ids');
-      if (!pos) return miss(ctx, name, n, 'do_rotary needs the graph input position_ids (the positions GQA derives from seqlens_k)');
-      for (const t of [cos!, sin!]) { const w = notPositional(g, t); if (w) return miss(ctx, name, n, w); }
+    if (rotary && pos) {
       const interleaved = int(n, 'rotary_interleaved', 0) !== 0;
       const [ct, st] = ropeTables(c, cos!, sin!, pos, interleaved);
       const style: [string, AttrValue][] = [['style', interleaved ? 'interleaved' : 'half']];
@@ -284,16 +290,8 @@ const mhaRule: Rule = {
       am = attentionMaskOf(g, kpm);
       if (!am || shapeOf(kpm)?.length !== 2) return miss(ctx, name, n, `key_padding_mask '${kpm.name}' is not the graph's attention_mask [batch, total_sequence_length]`);
     }
-    let qx = query!, kx = key, vx = value;
-    if (bias) {
-      const b = constValue(bias);
-      if (!b) return miss(ctx, name, n, `bias '${bias.name}' is not a constant`);
-      const part = (from: number, len: number) => addConstant(g, Tensor.from(b.dtype, [len], Array.from(b.data as ArrayLike<number>).slice(from, from + len)), `${c.name}/bias`);
-      qx = op(c, 'Add', [query, part(0, X)]);
-      kx = op(c, 'Add', [key, part(X, X)]);
-      vx = op(c, 'Add', [value, part(2 * X, N * Dv)]);
-    }
-    const q = splitHeads(c, qx, N, D), k = splitHeads(c, kx, N, D), v = splitHeads(c, vx, N, Dv);
+    const b = bias && constValue(bias);
+    if (bias && !b) return miss(ctx, name, n, `bias '${bias.name}' is not a constant`);
     const causal = int(n, 'unidirectional', 0) !== 0;
     if (!dimEq(shapeOf(query)![1], shapeOf(key)![1])) return miss(ctx, name, n, `key has ${dimStr(shapeOf(key)![1])} new positions for ${dimStr(shapeOf(query)![1])} queries: not decoder self-attention`);
     let how = causal ? 'unidirectional' : '';
@@ -306,6 +304,15 @@ const mhaRule: Rule = {
     } else if (!causal) {
       return miss(ctx, name, n, 'attention is not causal (unidirectional=0 and no attention_bias)');
     }
+    // Checks done: from here on the rule rewrites.
+    let qx = query!, kx = key, vx = value;
+    if (b) {
+      const part = (from: number, len: number) => addConstant(g, Tensor.from(b.dtype, [len], Array.from(b.data as ArrayLike<number>).slice(from, from + len)), `${c.name}/bias`);
+      qx = op(c, 'Add', [query, part(0, X)]);
+      kx = op(c, 'Add', [key, part(X, X)]);
+      vx = op(c, 'Add', [value, part(2 * X, N * Dv)]);
+    }
+    const q = splitHeads(c, qx, N, D), k = splitHeads(c, kx, N, D), v = splitHeads(c, vx, N, Dv);
     const scale = ((n.attrs.get('scale') as number | undefined) ?? 0) || 1 / Math.sqrt(D);
     replaceOutputs(g, n, buildAttention(c, { q, k, v, pastK, pastV, mask: am, scale, mergeWidth: N * Dv }));
     ctx.fused(PASS, name, n, `MultiHeadAttention → lfc.Attention ${N} heads, head_dim ${D}, scale ${+scale.toPrecision(6)}, ${how}${am ? ' + padding from attention_mask' : ''}${bias ? ', bias added to the projections' : ''}`);
@@ -330,7 +337,6 @@ const attention23Rule: Rule = {
       const D = (s[2] as number) / h;
       return { x: splitHeads(c, t, h, D), H: h, D };
     };
-    const q = heads(Q!, qs, int(n, 'q_num_heads', 0)), k = heads(K!, ks, int(n, 'kv_num_heads', 0)), v = heads(V!, vs, int(n, 'kv_num_heads', 0));
     const causal = int(n, 'is_causal', 0) !== 0;
     const sq = qs.length === 4 ? qs[2] : qs[1], sk = ks.length === 4 ? ks[2] : ks[1];
     if (!dimEq(sq, sk)) return miss(ctx, name, n, `K has ${dimStr(sk)} new positions for ${dimStr(sq)} queries: not decoder self-attention`);
@@ -344,6 +350,8 @@ const attention23Rule: Rule = {
     } else if (!causal) {
       return miss(ctx, name, n, 'attention is not causal (is_causal=0 and no attn_mask)');
     }
+    // Checks done: from here on the rule rewrites.
+    const q = heads(Q!, qs, int(n, 'q_num_heads', 0)), k = heads(K!, ks, int(n, 'kv_num_heads', 0)), v = heads(V!, vs, int(n, 'kv_num_heads', 0));
     const scale = ((n.attrs.get('scale') as number | undefined) ?? 0) || 1 / Math.sqrt(q.D);
     replaceOutputs(g, n, buildAttention(c, { q: q.x, k: k.x, v: v.x, pastK, pastV, mask: am, scale, mergeWidth: qs.length === 3 ? q.H * v.D : undefined }));
     ctx.fused(PASS, name, n, `Attention-23 → lfc.Attention ${q.H} query heads / ${k.H} kv heads, head_dim ${q.D}, scale ${+scale.toPrecision(6)}, ${mask ? 'causal attn_mask' : 'is_causal'}${am ? ' + padding from attention_mask' : ''}`);
