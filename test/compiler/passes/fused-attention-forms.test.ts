@@ -347,6 +347,10 @@ describe('near misses', () => {
     expect(r.plan).toBeUndefined();
     expect(r.error).toMatch(/GroupQueryAttention/);
     expect(report).toMatch(/not fused \(group-query-attention\): sliding-window attention \(local_window_size=8\)/);
+    // the graph is left as it was: the GQA node, no half-made lfc attention or dangling head splits
+    expect(r.graph.nodes.filter((x) => x.domain === MS).map((x) => x.opType)).toEqual(['GroupQueryAttention']);
+    expect(r.graph.nodes.filter((x) => x.domain === 'lfc' && /Attention|Rope/.test(x.opType))).toEqual([]);
+    expect(r.graph.nodes.filter((x) => x.opType === 'Transpose')).toEqual([]);
   });
 
   it('GQA over a fixed-length (shared) past buffer is not rewritten', () => {
