@@ -11,7 +11,9 @@
  *
  * Norms go first so that AddNorm sees the norm node; Linear before the activations so a bias Add is
  * inside the Linear and not read as part of a GELU; gated MLPs before the epilogue so the gate's
- * activation stays visible to GatedAct. Attention, RoPE and KV-cache passes are appended after these.
+ * activation stays visible to GatedAct. Attention, RoPE and KV-cache passes are appended after these;
+ * fuse-attention-forms (already-fused GQA / MHA / Attention-23 / RotaryEmbedding → lfc.Rope and
+ * lfc.Attention) runs before them (compile.ts), so the projections and biases it leaves fuse here.
  */
 import type { Pass } from './driver.js';
 import { fuseAddNorm, fuseNorm } from './fuse-norm.js';
