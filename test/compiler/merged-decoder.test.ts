@@ -20,6 +20,8 @@ import { shapeStr } from '../../compiler/ir/dim.js';
 import { importModelBytes, importModelFile } from '../../compiler/onnx/import.js';
 import { onnx } from '../../compiler/onnx/proto.js';
 import { ortOracle } from '../../compiler/ort-oracle.js';
+import { runPipeline } from '../../compiler/passes/driver.js';
+import { inlineIf } from '../../compiler/passes/inline-if.js';
 import { interpreterOracle, verifyPlan } from '../../compiler/verify.js';
 import { Tensor } from '../../runtime/tensor.js';
 import { decoderFeeds, maxAbsDiff, mulberry32 } from '../helpers/decoder.js';
@@ -223,5 +225,66 @@ describe.skipIf(!have)('Optimum merged decoder', () => {
       }
     }), { numRuns: 60, seed: 4 });
     expect(errors).toBeGreaterThan(40); // most damage is detected at import or inference
+  });
+});
+
+describe('nested If with outer-scope references two levels up', () => {
+  const A = onnx.AttributeProto.AttributeType;
+  const f32 = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+  const bool1 = (name: string) => ({ name, type: { tensorType: { elemType: 9, shape: { dim: [{ dimValue: 1 }] } } } });
+  const node = (name: string, opType: string, input: string[], output: string[], attribute: object[] = []) => onnx.NodeProto.create({ name, opType, input, output, attribute });
+  // y = c1 ? (c2 ? x + w : -x) : x * w, with w an outer initializer and 'y' reused as a name inside the branches.
+  const inner = {
+    name: 'inner', output: [f32('y', [3])],
+    node: [node('in_if', 'If', ['c2'], ['y'], [
+      { name: 'then_branch', type: A.GRAPH, g: { name: 't2', node: [node('add', 'Add', ['x', 'w'], ['y'])], output: [f32('y', [3])] } },
+      { name: 'else_branch', type: A.GRAPH, g: { name: 'e2', node: [node('neg', 'Neg', ['x'], ['y'])], output: [f32('y', [3])] } },
+    ])],
+  };
+  const model = onnx.ModelProto.create({
+    irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'nested', input: [f32('x', [3]), bool1('c1'), bool1('c2')], output: [f32('y', [3])],
+      initializer: [{ name: 'w', dataType: 1, dims: [3], floatData: [1, 2, 3] }],
+      node: [node('out_if', 'If', ['c1'], ['y'], [
+        { name: 'then_branch', type: A.GRAPH, g: inner },
+        { name: 'else_branch', type: A.GRAPH, g: { name: 'e1', node: [node('mul', 'Mul', ['x', 'w'], ['y'])], output: [f32('y', [3])] } },
+      ])],
+    },
+  });
+  const bytes = onnx.ModelProto.encode(model).finish();
+
+  it('captures x, w and c2 on the outer If; the interpreter matches onnxruntime on every branch', async () => {
+    const { graph } = importModelBytes(bytes, 'nested.onnx', undefined);
+    inferShapes(graph);
+    const outer = graph.nodes[0];
+    expect(outer.inputs.map((v) => v!.name).sort()).toEqual(['c1', 'c2', 'w', 'x']);
+    const t = outer.attrs.get('then_branch') as Graph;
+    expect(t.nodes[0].inputs.map((v) => v!.name).sort()).toEqual(['c2', 'w', 'x']);
+    expect(t.nodes[0].inputs.includes(graph.inputs[0])).toBe(true); // the outer Value itself
+    const dir = mkdtempSync(join(tmpdir(), 'lfc-nested-'));
+    const path = join(dir, 'nested.onnx');
+    writeFileSync(path, bytes);
+    const s = await ort.InferenceSession.create(path);
+    const x = [0.5, -1, 2];
+    for (const c1 of [true, false]) for (const c2 of [true, false]) {
+      const feeds = new Map([['x', Tensor.from('float32', [3], x)], ['c1', Tensor.from('bool', [1], [+c1])], ['c2', Tensor.from('bool', [1], [+c2])]]);
+      const ours = run(graph, feeds).get('y')!.toArray();
+      const ref = await s.run({ x: new ort.Tensor('float32', Float32Array.from(x), [3]), c1: new ort.Tensor('bool', [c1], [1]), c2: new ort.Tensor('bool', [c2], [1]) });
+      expect(ours, `c1=${c1} c2=${c2}`).toEqual(Array.from(ref.y.data as Float32Array));
+    }
+    await s.release();
+  });
+
+  it('inline-if inlines nested Ifs on compile-time constants down to the taken leaf', () => {
+    const m = onnx.ModelProto.decode(bytes);
+    m.graph!.input = m.graph!.input!.filter((v) => v.name === 'x');
+    m.graph!.initializer!.push({ name: 'c1', dataType: 9, dims: [1], int32Data: [1] }, { name: 'c2', dataType: 9, dims: [1], int32Data: [0] });
+    const { graph } = importModelBytes(onnx.ModelProto.encode(m).finish(), 'nested.onnx', undefined);
+    const events = runPipeline(graph, [inlineIf]);
+    expect(graph.nodes.map((n) => n.opType)).toEqual(['Neg']);
+    expect(events.filter((e) => e.rule === 'constant-condition').map((e) => e.node)).toEqual(['out_if', 'in_if']);
+    expect(graph.outputs.map((v) => v.name)).toEqual(['y']);
+    expect(run(graph, new Map([['x', Tensor.from('float32', [3], [0.5, -1, 2])]])).get('y')!.toArray()).toEqual([-0.5, 1, -2]);
   });
 });
