@@ -1,6 +1,6 @@
 """Held-out bits/byte and greedy samples of the trained checkpoints (PyTorch).
 
-  /usr/bin/python3 scripts/models/evaluate.py
+  /usr/bin/python3 scripts/models/evaluate.py [coder coder-draft gpt2-coder]
 
 Writes models/data/metrics.json and models/data/samples.json.
 
@@ -66,8 +66,8 @@ def greedy(model, prompt, n=160):
     return bytes(out).decode("utf-8", errors="replace")
 
 
-def main():
-    torch.set_num_threads(2)
+def main(names):
+    torch.set_num_threads(1)
     held = open(os.path.join(DATA, "heldout.txt"), "rb").read()
     prompts = json.load(open(os.path.join(DATA, "prompts.json")))
     metrics = {
@@ -82,7 +82,14 @@ def main():
         "models": {},
     }
     samples = {}
-    for name in NAMES:
+    mpath, spath = os.path.join(DATA, "metrics.json"), os.path.join(DATA, "samples.json")
+    if os.path.exists(mpath):  # update in place when evaluating a subset
+        old = json.load(open(mpath))
+        for k in ("bits_per_byte", "heldout_full_bits_per_byte", "models"):
+            metrics[k].update(old.get(k, {}))
+    if os.path.exists(spath):
+        samples.update(json.load(open(spath)))
+    for name in names:
         model, ck = load(name)
         metrics["bits_per_byte"][name] = round(bpb(model, held[:16384]), 5)
         metrics["heldout_full_bits_per_byte"][name] = round(bpb(model, held), 5)
@@ -91,13 +98,17 @@ def main():
                                    "eval_log": ck["log"]}
         samples[name] = [{"prompt": p, "greedy": greedy(model, p)} for p in prompts[:4]]
         print(name, metrics["bits_per_byte"][name], metrics["heldout_full_bits_per_byte"][name], flush=True)
-    with open(os.path.join(DATA, "metrics.json"), "w") as fh:
+    for k in ("bits_per_byte", "heldout_full_bits_per_byte", "models"):
+        metrics[k] = {n: metrics[k][n] for n in NAMES if n in metrics[k]}
+    samples = {n: samples[n] for n in NAMES if n in samples}
+    with open(mpath, "w") as fh:
         json.dump(metrics, fh, indent=2)
         fh.write("\n")
-    with open(os.path.join(DATA, "samples.json"), "w") as fh:
+    with open(spath, "w") as fh:
         json.dump(samples, fh, indent=2)
         fh.write("\n")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    main(sys.argv[1:] or NAMES)
