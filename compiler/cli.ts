@@ -109,7 +109,7 @@ program.command('compile')
     else console.log(formatReport(r));
     if (r.error) { process.exitCode = EXIT_ERROR; return; }
     const dir = opts.out ?? join('generated', basename(model).replace(/\.onnx$/, ''));
-    const files = writeArtifact(r, dir);
+    const files = writeArtifact(r, dir, model);
     progress(`wrote ${files.join(', ')}`);
   });
 
@@ -153,7 +153,7 @@ function resolveArtifact(artifact: string | undefined, progress: (m: string) => 
   progress(`compiling ${model} (first use; cached in ${dir})`);
   const r = compileModel(model, { onProgress: progress });
   if (r.error) throw new Error(`${model} cannot be compiled:\n${formatReport(r)}`);
-  writeArtifact(r, dir);
+  writeArtifact(r, dir, model);
   return dir;
 }
 

@@ -6,8 +6,8 @@
  * A graph that cannot be put in ragged/paged form fails with that report, never with a
  * half-lowered plan.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { StorageDType } from '../runtime/kernels/common.js';
 import type { Plan } from '../runtime/plan.js';
 import { printGraph } from './ir/print.js';
@@ -112,10 +112,17 @@ export function formatReport(r: CompileResult): string {
   return L.join('\n');
 }
 
-/** Write plan.json, weights.bin and report.{txt,json} into `dir`. */
-export function writeArtifact(r: CompileResult, dir: string): string[] {
+/** Files beside a model that travel into its artifact (Hugging Face tokenizer and config). */
+const COMPANIONS = ['tokenizer.json', 'tokenizer_config.json', 'config.json', 'generation_config.json'];
+
+/** Write plan.json, weights.bin, report.{txt,json} and the model's tokenizer files into `dir`. */
+export function writeArtifact(r: CompileResult, dir: string, modelPath?: string): string[] {
   mkdirSync(dir, { recursive: true });
   const files = ['plan.json', 'weights.bin', 'report.txt', 'report.json'];
+  for (const f of COMPANIONS) {
+    const src = modelPath && join(dirname(modelPath), f);
+    if (src && existsSync(src)) { copyFileSync(src, join(dir, f)); files.push(f); }
+  }
   writeFileSync(join(dir, 'plan.json'), JSON.stringify(r.plan, null, 1) + '\n');
   r.weights!.write(join(dir, 'weights.bin'));
   writeFileSync(join(dir, 'report.txt'), formatReport(r) + '\n');

@@ -13,7 +13,7 @@ import { ReferenceBackend } from './backends/reference.js';
 import { loadArtifact } from './artifact.js';
 import { resolveSamplingParams, Sampler, type ResolvedSampling, type SamplingParams } from './sampling.js';
 import { Scheduler, type FinishReason, type SchedulerPolicy, type Sequence } from './scheduler.js';
-import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
+import { ByteTokenizer, HfTokenizer, type Tokenizer } from './tokenizer.js';
 
 export interface EngineOptions {
   backend?: 'reference';
@@ -99,7 +99,7 @@ export class Engine {
     const { plan, weights } = loadArtifact(dir);
     if ((opts.backend ?? 'reference') !== 'reference') throw new Error(`backend '${opts.backend}' is not available in this build`);
     const backend = new ReferenceBackend(plan, weights, { numBlocks: opts.numBlocks, maxTokens: opts.maxTokens ?? 256 });
-    return new Engine(backend, opts);
+    return new Engine(backend, { ...opts, tokenizer: opts.tokenizer ?? HfTokenizer.fromDir(dir, plan.model.vocab) });
   }
 
   /** Stream a completion: yields text deltas, returns the final completion. */

@@ -9,6 +9,11 @@ import { describe, expect, it } from 'vitest';
 import { compileModel } from '../../compiler/compile.js';
 import { ReferenceBackend } from '../../runtime/backends/reference.js';
 import { Engine } from '../../runtime/engine.js';
+import { HfTokenizer } from '../../runtime/tokenizer.js';
+import { writeArtifact } from '../../compiler/compile.js';
+import { byteLevelBpe } from '../helpers/tokenizers.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 const MODEL = join(import.meta.dirname, '../../models/coder-draft.onnx');
 
@@ -61,6 +66,20 @@ describe.skipIf(!existsSync(MODEL))('Engine', () => {
     for (;;) { const x = await it.next(); if (x.done) { last = x.value; break; } }
     expect(last.finishReason).toBe('aborted');
     expect(e.scheduler.kv.numFreeBlocks).toBe(16);
+  });
+
+  it('loads an artifact folder and uses its tokenizer.json', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lfc-art-'));
+    writeArtifact(r, dir);
+    const { json, config } = byteLevelBpe();
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json));
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(config));
+    const e = Engine.load(dir, { numBlocks: 32 });
+    expect(e.tokenizer).toBeInstanceOf(HfTokenizer);
+    const c = await e.generate('def main():', { max_tokens: 10, temperature: 0 });
+    const bytes = c.tokens.filter((t) => t < 256);
+    expect(c.text).toBe(new TextDecoder().decode(Uint8Array.from(bytes)));
+    expect(c.usage.promptTokens).toBe('def main():'.length);
   });
 
   it('rejects bad requests with the field named', async () => {
