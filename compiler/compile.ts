@@ -21,6 +21,7 @@ import { fuseAttentionForms } from './passes/fuse-attention-forms.js';
 import { FUSE } from './passes/pipeline.js';
 import { inlineIf } from './passes/inline-if.js';
 import { lower, LoweringError } from './plan/lower.js';
+import { decodeShape, planCost, prefillShape } from './kernels/cost.js';
 import type { WeightTable } from './plan/weights.js';
 import './ops/index.js';
 
@@ -107,6 +108,12 @@ export function formatReport(r: CompileResult): string {
     const p = r.plan;
     L.push(`plan: ${p.steps.length} steps, ${p.model.layers} layers, ${p.weights.length} weights (${(r.weights!.totalBytes / 2 ** 20).toFixed(2)} MiB), ` +
       `activation arena ${p.arenaFeatures} values/token (${((p.arenaFeatures * 4 * 512) / 2 ** 20).toFixed(2)} MiB at 512 tokens)`);
+  }
+  if (r.plan) {
+    const d = planCost(r.plan, decodeShape(1, 512)), pf = planCost(r.plan, prefillShape(512));
+    const g = (x: number) => (x >= 1e9 ? `${(x / 1e9).toFixed(2)} G` : `${(x / 1e6).toFixed(2)} M`);
+    L.push(`cost: decode (1 sequence, 512 context) ${g(d.flops)}FLOP, ${g(d.bytes)}B moved (${(d.flops / d.bytes).toFixed(2)} FLOP/B); ` +
+      `prefill 512 tokens ${g(pf.flops)}FLOP, ${g(pf.bytes)}B (${(pf.flops / pf.bytes).toFixed(1)} FLOP/B)`);
   }
   if (r.error) L.push(`error: ${r.error}`);
   return L.join('\n');
