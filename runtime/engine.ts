@@ -14,6 +14,7 @@ import { loadArtifact } from './artifact.js';
 import { resolveSamplingParams, Sampler, type ResolvedSampling, type SamplingParams } from './sampling.js';
 import { Scheduler, type FinishReason, type SchedulerPolicy, type Sequence } from './scheduler.js';
 import { ByteTokenizer, HfTokenizer, type Tokenizer } from './tokenizer.js';
+import { SpecDecoder, type SpecOptions } from './spec/spec-decoder.js';
 
 export interface EngineOptions {
   backend?: 'reference';
@@ -23,6 +24,8 @@ export interface EngineOptions {
   policy?: SchedulerPolicy;
   prefixCaching?: boolean;
   tokenizer?: Tokenizer;
+  /** Speculative decoding (runtime/spec): a proposer and its limits. */
+  speculative?: SpecOptions;
 }
 
 export interface GenerateOptions extends SamplingParams {
@@ -33,6 +36,8 @@ export interface GenerateOptions extends SamplingParams {
   /** Keep generating past EOS. */
   ignore_eos?: boolean;
   signal?: AbortSignal;
+  /** Opt out of speculative decoding for this request (default: on when the engine has it). */
+  speculative?: boolean;
 }
 
 export interface Delta {
@@ -79,6 +84,8 @@ export class Engine {
   /** Set when the loop died; every later request fails with it. */
   dead?: Error;
   readonly stats = { steps: 0, tokens: 0, preemptions: 0 };
+  /** Speculative decoding, when the engine was built with `speculative`. */
+  readonly spec?: SpecDecoder;
 
   constructor(readonly backend: Backend, opts: EngineOptions = {}) {
     const plan = backend.plan;
@@ -92,6 +99,7 @@ export class Engine {
       policy: opts.policy ?? 'continuous',
       prefixCaching: opts.prefixCaching ?? true,
     });
+    if (opts.speculative) this.spec = new SpecDecoder(opts.speculative, plan.model.vocab);
   }
 
   /** Load a compiled artifact folder onto a backend. */
@@ -105,7 +113,7 @@ export class Engine {
   /** Stream a completion: yields text deltas, returns the final completion. */
   async *stream(prompt: string | number[], opts: GenerateOptions = {}): AsyncGenerator<Delta, Completion> {
     if (this.dead) throw new Error(`engine is dead: ${this.dead.message}`);
-    const { max_tokens, stop, stop_token_ids, ignore_eos, signal, ...sampling } = opts;
+    const { max_tokens, stop, stop_token_ids, ignore_eos, signal, speculative, ...sampling } = opts;
     const params = resolveSamplingParams(sampling);
     const tokens = typeof prompt === 'string' ? this.tokenizer.encode(prompt) : prompt;
     const V = this.backend.plan.model.vocab, P = this.backend.plan.model.maxPositions;
@@ -116,7 +124,9 @@ export class Engine {
     if (tokens.length + maxTokens > P) throw new Error(`prompt (${tokens.length} tokens) + max_tokens (${maxTokens}) exceeds the model's ${P} positions`);
     const id = `req-${nextId++}`;
     const eos = this.tokenizer.eos;
-    const seq = this.scheduler.add({ id, prompt: tokens, maxTokens, stopTokenIds: [...(stop_token_ids ?? []), ...(!ignore_eos && eos !== undefined ? [eos] : [])] });
+    // Speculation: off when opted out or when logprobs are asked (they are not tracked per draft).
+    const k = this.spec && speculative !== false && params.logprobs < 0 ? this.spec.maxK : 0;
+    const seq = this.scheduler.add({ id, prompt: tokens, maxTokens, numSpeculativeTokens: k, stopTokenIds: [...(stop_token_ids ?? []), ...(!ignore_eos && eos !== undefined ? [eos] : [])] });
     const live: Live = {
       seq, params, stops: stop === undefined ? [] : Array.isArray(stop) ? stop : [stop], decoder: this.tokenizer.decoder(),
       text: '', emitted: 0, queue: [], start: performance.now(), logprobs: [], topLogprobs: [],
@@ -163,6 +173,7 @@ export class Engine {
 
   private async loop(): Promise<void> {
     while (this.scheduler.hasWork()) {
+      if (this.spec) this.prepareDrafts(this.spec);
       const step = this.scheduler.schedule();
       if (!step) break;
       if (step.copies.length) this.backend.copyBlocks(step.copies.map((c) => [c.src, c.dst] as const));
@@ -171,18 +182,24 @@ export class Engine {
       const L = step.batch.logitIndices.length;
       const sampled = new Int32Array(L);
       const lps = new Float64Array(L);
-      let prevRow = -1, j = 0;
-      for (let li = 0; li < L; li++) {
+      for (let li = 0; li < L;) {
         const row = step.logitRows[li];
-        j = row === prevRow ? j + 1 : 0;
-        prevRow = row;
+        let n = 1;
+        while (li + n < L && step.logitRows[li + n] === row) n++;
         const seq = step.seqs[row];
         const l = this.live.get(seq.id);
         const params = l?.params ?? resolveSamplingParams({ temperature: 0 });
-        const r = this.sampler.sample(logits.subarray(li * V, (li + 1) * V), params, seq, seq.length + j);
-        sampled[li] = r.token;
-        lps[li] = r.logprob;
-        if (l && params.logprobs >= 0) { l.logprobs.push(r.logprob); l.topLogprobs.push(r.top ?? []); }
+        if (n > 1 && this.spec) {
+          sampled.set(this.spec.verify(seq, params, seq.draft.subarray(0, n - 1), logits.subarray(li * V, (li + n) * V)), li);
+          li += n;
+          continue;
+        }
+        for (let j = 0; j < n; j++, li++) {
+          const r = this.sampler.sample(logits.subarray(li * V, (li + 1) * V), params, seq, seq.length + j);
+          sampled[li] = r.token;
+          lps[li] = r.logprob;
+          if (l && params.logprobs >= 0) { l.logprobs.push(r.logprob); l.topLogprobs.push(r.top ?? []); }
+        }
       }
       const finished = this.scheduler.postprocess(sampled);
       this.stats.steps++;
@@ -199,6 +216,20 @@ export class Engine {
     }
     this.looping = false;
     if (this.scheduler.hasWork()) this.kick();
+  }
+
+  /** Drafts for the decoding requests, unless the step is already large (SpecDecoder.prepare). */
+  private prepareDrafts(spec: SpecDecoder): void {
+    let pending = 0;
+    const seqs = [];
+    for (const l of this.live.values()) {
+      const s = l.seq;
+      if (s.status === 'finished' || l.done) continue;
+      const left = s.length - s.numComputed;
+      if (s.status === 'running' && left === 1) { if (s.numSpeculativeTokens > 0) seqs.push({ seq: s, params: l.params }); else pending++; }
+      else pending += left;
+    }
+    if (seqs.length) spec.prepare(seqs, pending, (id, d) => this.scheduler.setDraft(id, d));
   }
 
   private emit(l: Live): void {
@@ -228,6 +259,7 @@ export class Engine {
 
   private finish(l: Live, reason: FinishReason): void {
     if (l.done) return;
+    this.spec?.release(l.seq.id);
     if (l.seq.status !== 'finished') this.scheduler.abort(l.seq.id, reason);
     const tail = l.decoder.flush();
     if (tail) { l.text += tail; l.queue.push({ text: tail, tokens: [] }); }
