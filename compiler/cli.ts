@@ -159,7 +159,22 @@ function resolveArtifact(artifact: string | undefined, progress: (m: string) => 
 
 const DEFAULT_MODEL = join(import.meta.dirname, '../../models/coder.onnx');
 
-program.command('generate')
+/** --draft / --ngram / --spec-k / --spec-max-batch-tokens, shared by generate and serve. */
+function specFlags(c: Command): Command {
+  return c
+    .option('--draft <artifact>', 'speculative decoding with a draft model (artifact folder or .onnx, same vocabulary)')
+    .addOption(new Option('--ngram <n>', 'speculative decoding with n-gram prompt lookup (match the last n..1 tokens)').argParser(positiveInt('--ngram')))
+    .addOption(new Option('--spec-k <k>', 'most draft tokens per step (adapted per request from its acceptance rate)').default(4).argParser(positiveInt('--spec-k')))
+    .addOption(new Option('--spec-max-batch-tokens <n>', 'no speculation in steps with more tokens than this').default(64).argParser(positiveInt('--spec-max-batch-tokens')));
+}
+
+async function specFromFlags(opts: { draft?: string; ngram?: number; specK: number; specMaxBatchTokens: number }, progress: (m: string) => void) {
+  if (opts.draft === undefined && opts.ngram === undefined) return undefined;
+  const { specOptions } = await import('../runtime/spec/index.js');
+  return specOptions({ draftDir: opts.draft === undefined ? undefined : resolveArtifact(opts.draft, progress), ngram: opts.ngram, k: opts.specK, maxBatchTokens: opts.specMaxBatchTokens });
+}
+
+specFlags(program.command('generate')
   .description('generate text with a compiled artifact (or an .onnx, compiled on first use; default: the shipped coder model)')
   .argument('[artifact]', 'artifact folder or .onnx file (omit to use models/coder.onnx)')
   .argument('[prompt]', 'the prompt text')
@@ -171,14 +186,15 @@ program.command('generate')
   .option('--stop <text...>', 'stop strings')
   .option('--no-stream', 'print the completion at the end instead of as it is generated')
   .addOption(new Option('--backend <b>', 'execution backend').choices(['reference']).default('reference'))
-  .option('--json', 'print tokens, timings and usage as JSON')
-  .addHelpText('after', '\nExamples:\n  $ lfc generate "def fibonacci(n):"\n  $ lfc generate generated/coder "import os" --max-tokens 128 --temperature 0.8 --seed 7')
-  .action(async (a: string | undefined, b: string | undefined, opts: { maxTokens: number; temperature: number; topP?: number; topK?: number; seed: number; stop?: string[]; stream: boolean; backend: 'reference'; json?: boolean }) => {
+  .option('--json', 'print tokens, timings and usage as JSON'))
+  .addHelpText('after', '\nExamples:\n  $ lfc generate "def fibonacci(n):"\n  $ lfc generate generated/coder "import os" --max-tokens 128 --temperature 0.8 --seed 7\n  $ lfc generate "def f(x):" --draft models/coder-draft.onnx --spec-k 4')
+  .action(async (a: string | undefined, b: string | undefined, opts: { maxTokens: number; temperature: number; topP?: number; topK?: number; seed: number; stop?: string[]; stream: boolean; backend: 'reference'; json?: boolean; draft?: string; ngram?: number; specK: number; specMaxBatchTokens: number }) => {
     const [artifact, prompt] = b === undefined ? [undefined, a] : [a, b];
     if (prompt === undefined) throw new Error('generate: a prompt is required (lfc generate [ARTIFACT] "prompt")');
     const progress = (m: string) => { if (!opts.json) console.error(`[lfc] ${m}`); };
     const { Engine } = await import('../runtime/engine.js');
-    const engine = Engine.load(resolveArtifact(artifact, progress), { backend: opts.backend });
+    const dir = resolveArtifact(artifact, progress), speculative = await specFromFlags(opts, progress);
+    const engine = Engine.load(dir, { backend: opts.backend, ...(speculative ? { speculative } : {}) });
     const stream = engine.stream(prompt, {
       max_tokens: opts.maxTokens, temperature: opts.temperature, seed: opts.seed, stop: opts.stop,
       ...(opts.topP !== undefined ? { top_p: opts.topP } : {}), ...(opts.topK !== undefined ? { top_k: opts.topK } : {}),
@@ -193,6 +209,8 @@ program.command('generate')
           if (!opts.stream) process.stdout.write(prompt + c.text);
           process.stdout.write('\n');
           progress(`${c.usage.completionTokens} tokens, ${c.finishReason}; first token ${c.timings.ttftMs.toFixed(0)} ms, ${(c.usage.completionTokens / (c.timings.totalMs / 1000)).toFixed(1)} tok/s`);
+          const m = engine.spec?.metrics;
+          if (m) progress(`speculative (${engine.spec!.proposer.name}): ${m.numAcceptedTokens}/${m.numDraftTokens} drafts accepted, ${engine.stats.steps} target forwards`);
         }
         break;
       }
@@ -200,7 +218,7 @@ program.command('generate')
     }
   });
 
-program.command('serve')
+specFlags(program.command('serve')
   .description('serve a compiled artifact (or an .onnx, compiled on first use; default: the shipped coder model) over an OpenAI-compatible HTTP API')
   .argument('[artifact]', 'artifact folder or .onnx file (omit to use models/coder.onnx)')
   .addOption(new Option('--port <n>', 'TCP port (0 = any free port)').default(8000).argParser((v) => {
@@ -215,15 +233,16 @@ program.command('serve')
   .addOption(new Option('--scheduler <policy>', "batching policy ('static' only as a benchmark baseline)").choices(['continuous', 'static']).default('continuous'))
   .addOption(new Option('--max-seqs <n>', 'sequences per step').default(16).argParser(positiveInt('--max-seqs')))
   .addOption(new Option('--max-batched-tokens <n>', 'tokens per step').default(256).argParser(positiveInt('--max-batched-tokens')))
-  .addOption(new Option('--backend <b>', 'execution backend').choices(['reference']).default('reference'))
+  .addOption(new Option('--backend <b>', 'execution backend').choices(['reference']).default('reference')))
   .addHelpText('after', '\nExamples:\n  $ lfc serve --port 8000\n  $ curl localhost:8000/v1/completions -H "Content-Type: application/json" -d \'{"prompt": "def f(x):", "max_tokens": 32}\'')
-  .action(async (artifact: string | undefined, opts: { port: number; host: string; apiKey?: string; modelName?: string; chatTemplate?: string; scheduler: 'continuous' | 'static'; maxSeqs: number; maxBatchedTokens: number; backend: 'reference' }) => {
+  .action(async (artifact: string | undefined, opts: { port: number; host: string; apiKey?: string; modelName?: string; chatTemplate?: string; scheduler: 'continuous' | 'static'; maxSeqs: number; maxBatchedTokens: number; backend: 'reference'; draft?: string; ngram?: number; specK: number; specMaxBatchTokens: number }) => {
     const progress = (m: string) => console.error(`[lfc] ${m}`);
     const { Engine } = await import('../runtime/engine.js');
     const { serve, jinjaChatTemplate } = await import('../runtime/server/index.js');
     const chatTemplate = opts.chatTemplate === undefined ? undefined : jinjaChatTemplate(readFileSync(opts.chatTemplate, 'utf8'));
     const dir = resolveArtifact(artifact, progress);
-    const engine = Engine.load(dir, { backend: opts.backend, policy: opts.scheduler, maxSeqs: opts.maxSeqs, maxBatchedTokens: opts.maxBatchedTokens, maxTokens: opts.maxBatchedTokens });
+    const speculative = await specFromFlags(opts, progress);
+    const engine = Engine.load(dir, { backend: opts.backend, policy: opts.scheduler, maxSeqs: opts.maxSeqs, maxBatchedTokens: opts.maxBatchedTokens, maxTokens: opts.maxBatchedTokens, ...(speculative ? { speculative } : {}) });
     const modelName = opts.modelName ?? basename(artifact ? artifact.replace(/\/+$/, '') : DEFAULT_MODEL).replace(/\.onnx$/, '');
     const server = await serve(engine, { port: opts.port, host: opts.host, apiKey: opts.apiKey ?? process.env.LFC_API_KEY, modelName, ...(chatTemplate ? { chatTemplate } : {}) });
     console.log(`lfc serving ${modelName} at ${server.url}/v1 (scheduler ${opts.scheduler}${opts.apiKey ?? process.env.LFC_API_KEY ? ', API key required' : ''})`);

@@ -32,6 +32,20 @@ export class ServerMetrics {
     });
     this.promptTokens = new Counter({ name: 'lfc_prompt_tokens_total', help: 'Prompt tokens processed.', registers });
     this.generationTokens = new Counter({ name: 'lfc_generation_tokens_total', help: 'Tokens generated.', registers });
+    const spec = engine.spec;
+    if (spec) { // speculative decoding, vLLM's spec_decode names
+      const m = spec.metrics;
+      const total = (name: string, help: string, get: () => number) => new Counter({ name, help, registers, collect() { this.reset(); this.inc(get()); } });
+      total('lfc_spec_decode_num_draft_tokens_total', 'Draft tokens proposed and verified.', () => m.numDraftTokens);
+      total('lfc_spec_decode_num_accepted_tokens_total', 'Draft tokens accepted.', () => m.numAcceptedTokens);
+      total('lfc_spec_decode_num_emitted_tokens_total', 'Tokens emitted by verification rows (accepted + corrected or bonus).', () => m.numEmittedTokens);
+      total('lfc_spec_decode_num_drafts_total', 'Verification rows (steps of one request with drafts).', () => m.numSpecRows);
+      new Gauge({ name: 'lfc_spec_decode_draft_acceptance_rate', help: 'Accepted / proposed draft tokens.', registers, collect() { this.set(m.numDraftTokens ? m.numAcceptedTokens / m.numDraftTokens : 0); } });
+      new Gauge({
+        name: 'lfc_spec_decode_acceptance_rate_per_position', help: 'Acceptance rate of the j-th draft token (given the ones before were accepted).', labelNames: ['position'], registers,
+        collect() { m.proposedPerPos.forEach((n, j) => this.set({ position: String(j) }, n ? m.acceptedPerPos[j] / n : 0)); },
+      });
+    }
     this.requests = new Counter({ name: 'lfc_requests_total', help: 'HTTP requests to /v1 endpoints by status code.', labelNames: ['endpoint', 'status'], registers });
   }
 }
