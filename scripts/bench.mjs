@@ -208,6 +208,60 @@ benches.serve = async () => {
   };
 };
 
+benches.spec = async () => {
+  // Speculative decoding at batch 1 on held-out code prompts (models/data/prompts.json), greedy,
+  // 48 tokens each: the target alone, then draft-model (coder-draft) and n-gram (n = 3) proposers
+  // at k = 1..8 (adaptive k off, so k is the draft length). SPEC_PROMPTS sets the subsample.
+  const { compileModel } = await import(join(root, 'dist/compiler/compile.js'));
+  const { ReferenceBackend } = await import(join(root, 'dist/runtime/backends/reference.js'));
+  const { Engine } = await import(join(root, 'dist/runtime/engine.js'));
+  const { DraftModelProposer, NgramProposer } = await import(join(root, 'dist/runtime/spec/index.js'));
+  const { readFileSync } = await import('node:fs');
+  const target = ['coder.onnx', 'coder-draft.onnx'].map((f) => join(root, 'models', f)).find((f) => existsSync(f));
+  const compile = (f) => { const r = compileModel(f, { maxPositions: 512 }); if (r.error) throw new Error(r.error); return { plan: r.plan, weights: r.weights.pack() }; };
+  const tgt = compile(target), dft = compile(join(root, 'models/coder-draft.onnx'));
+  const all = JSON.parse(readFileSync(join(root, 'models/data/prompts.json'), 'utf8'));
+  const NP = Number(process.env.SPEC_PROMPTS ?? 6), TOK = 48;
+  const prompts = Array.from({ length: NP }, (_, i) => all[Math.floor((i * all.length) / NP)].slice(-96));
+  const run = async (proposer, k) => {
+    const e = new Engine(new ReferenceBackend(tgt.plan, tgt.weights, { numBlocks: 64, maxTokens: 256 }), {
+      maxSeqs: 1, ...(proposer ? { speculative: { proposer, maxK: k, adaptive: false } } : {}),
+    });
+    const out = [];
+    let gen = 0;
+    const t0 = performance.now();
+    for (const p of prompts) { const c = await e.generate(p, { max_tokens: TOK, temperature: 0, ignore_eos: true }); out.push(c.tokens); gen += c.tokens.length; }
+    const ms = performance.now() - t0, m = e.spec?.metrics;
+    // Target forwards per generated token, decode phase: the first token of each prompt comes from its prefill.
+    const decodeForwards = e.stats.steps - prompts.length, decodeTokens = gen - prompts.length;
+    return {
+      out, ms, r: {
+        k, ms: +ms.toFixed(0), tokens: gen, targetForwardsPerToken: +(decodeForwards / decodeTokens).toFixed(3),
+        ...(m ? {
+          acceptanceRate: +(m.numAcceptedTokens / Math.max(1, m.numDraftTokens)).toFixed(3),
+          meanAcceptedLength: +(m.numEmittedTokens / Math.max(1, m.numSpecRows)).toFixed(2),
+          acceptanceRatePerPosition: m.proposedPerPos.map((n, j) => +(n ? m.acceptedPerPos[j] / n : 0).toFixed(3)),
+          ...(proposer.forwards !== undefined ? { draftForwards: proposer.forwards } : {}),
+        } : {}),
+      },
+    };
+  };
+  const base = await run(undefined, 0);
+  const results = { draft: [], ngram: [] };
+  for (const kind of ['draft', 'ngram']) {
+    for (let k = 1; k <= 8; k++) {
+      const prop = kind === 'draft' ? new DraftModelProposer(new ReferenceBackend(dft.plan, dft.weights, { numBlocks: 64, maxTokens: 256 })) : new NgramProposer(3, 8);
+      const x = await run(prop, k);
+      results[kind].push({ ...x.r, speedup: +(base.ms / x.ms).toFixed(2), identicalToGreedy: JSON.stringify(x.out) === JSON.stringify(base.out) });
+      console.error(`[spec] ${kind} k=${k}: ${JSON.stringify(results[kind].at(-1))}`);
+    }
+  }
+  return {
+    target: target.split('/').pop(), draft: 'coder-draft.onnx', prompts: NP, promptChars: 96, tokensPerPrompt: TOK, batch: 1, sampling: 'greedy',
+    baseline: base.r, ...results,
+  };
+};
+
 const name = process.argv[2] ?? 'import';
 if (!benches[name]) { console.error(`bench: unknown benchmark '${name}' (have: ${Object.keys(benches).join(', ')})`); process.exit(2); }
 const result = { bench: name, machine: { host: hostname(), cpu: cpus()[0]?.model, cores: cpus().length, node: process.version }, date: new Date().toISOString(), result: await benches[name]() };
