@@ -24,6 +24,8 @@ const common = {
   stop: z.union([z.string(), z.array(z.string()).max(16)], { error: 'must be a string or an array of at most 16 strings' }).nullish(),
   stop_token_ids: z.array(z.number().int()).nullish(),
   ignore_eos: z.boolean().nullish(),
+  /** lfc extension: false opts this request out of speculative decoding. */
+  speculative: z.boolean().nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
   n: z.number().int().min(1).max(16).nullish(),

@@ -270,6 +270,7 @@ export class OpenAIServer {
         if (body.stop != null) opts.stop = body.stop;
         if (body.stop_token_ids != null) opts.stop_token_ids = body.stop_token_ids;
         if (body.ignore_eos) opts.ignore_eos = true;
+        if (body.speculative === false) opts.speculative = false;
         jobs.push({ index: i * n + j, prompt: tokens, opts, countPrompt: j === 0 });
       }
     });
