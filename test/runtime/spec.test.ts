@@ -15,6 +15,8 @@ import { Engine } from '../../runtime/engine.js';
 import type { Plan } from '../../runtime/plan.js';
 import { resolveSamplingParams, Sampler } from '../../runtime/sampling.js';
 import { DraftModelProposer, NgramProposer, type Proposer } from '../../runtime/spec/proposer.js';
+import { specOptions } from '../../runtime/spec/index.js';
+import { ServerMetrics } from '../../runtime/server/metrics.js';
 import { mulberry32 } from '../helpers/random.js';
 
 const DRAFT = join(import.meta.dirname, '../../models/coder-draft.onnx');
@@ -74,6 +76,20 @@ describe.skipIf(!existsSync(DRAFT))('speculative decoding on the shipped models'
       expect(prop.kv.numFreeBlocks).toBe(NB);
     }
   }, 300_000);
+
+  it('exposes vLLM-style spec_decode metrics; specOptions checks its settings', async () => {
+    const e = engine(new NgramProposer(2, 8), 4);
+    const metrics = new ServerMetrics(e);
+    await e.generate(prompts[1], { max_tokens: N, temperature: 0 });
+    const text = await metrics.registry.metrics();
+    const m = e.spec!.metrics;
+    expect(text).toContain(`lfc_spec_decode_num_draft_tokens_total ${m.numDraftTokens}`);
+    expect(text).toContain(`lfc_spec_decode_num_accepted_tokens_total ${m.numAcceptedTokens}`);
+    expect(text).toMatch(/lfc_spec_decode_acceptance_rate_per_position\{position="0"\} [0-9.]+/);
+    expect(() => specOptions({ draftDir: 'x', ngram: 3 })).toThrow(/not both/);
+    expect(specOptions({})).toBeUndefined();
+    expect(specOptions({ ngram: 2, k: 6 })!.maxK).toBe(6);
+  });
 
   it('speculation is off above the batch-token threshold', async () => {
     const e = engine(new NgramProposer(2, 8), 4, { maxBatchTokens: 2 });
