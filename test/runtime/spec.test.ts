@@ -18,6 +18,7 @@ import { DraftModelProposer, NgramProposer, type Proposer } from '../../runtime/
 import { specOptions } from '../../runtime/spec/index.js';
 import { ServerMetrics } from '../../runtime/server/metrics.js';
 import { mulberry32 } from '../helpers/random.js';
+import { FakeBackend } from './fake-backend.js';
 
 const DRAFT = join(import.meta.dirname, '../../models/coder-draft.onnx');
 const CODER = join(import.meta.dirname, '../../models/coder.onnx');
@@ -175,4 +176,53 @@ describe('rejection sampling keeps the target distribution', () => {
       }, 120_000);
     }
   }
+});
+
+// ---- property: rollback under preemption leaks nothing, on the KV-reading fake model ----
+
+/** FakeBackend (logits read through the block tables) behind the Backend interface. */
+function fakeBackend(numBlocks: number, blockSize = 4, vocab = 64): Backend & { fake: FakeBackend } {
+  const fake = new FakeBackend(numBlocks, blockSize, vocab);
+  return {
+    fake, numBlocks, maxTokens: 4096,
+    plan: { model: { vocab, maxPositions: 512, bos: vocab - 2, eos: vocab - 1 }, kv: { blockSize } } as unknown as Plan,
+    forward: (b) => fake.forward(b),
+    copyBlocks: (pairs) => fake.copy(pairs.map(([src, dst]) => ({ src, dst }))),
+  };
+}
+
+describe('speculative decoding on a fake model that reads its KV cache', () => {
+  it('random prompts, k, cache sizes (preemption): same greedy tokens, no leaked block in either cache', async () => {
+    const rnd = mulberry32(11);
+    let preemptions = 0, specRows = 0;
+    for (let trial = 0; trial < 12; trial++) {
+      const nb = 14 + Math.floor(rnd() * 20);
+      const reqs = Array.from({ length: 2 + Math.floor(rnd() * 5) }, () => {
+        // repetitive prompts so n-gram lookup finds matches
+        const base = Array.from({ length: 2 + Math.floor(rnd() * 4) }, () => Math.floor(rnd() * 60));
+        return { prompt: Array.from({ length: 4 + Math.floor(rnd() * 20) }, (_, i) => base[i % base.length]), max: 4 + Math.floor(rnd() * 24) };
+      });
+      const run = async (proposer?: Proposer, k = 1, budget = 64) => {
+        const e = new Engine(fakeBackend(nb), { maxSeqs: 4, maxBatchedTokens: budget, ...(proposer ? { speculative: { proposer, maxK: k, maxBatchTokens: 1000 } } : {}) });
+        const out = await Promise.all(reqs.map((r) => e.generate(r.prompt, { max_tokens: r.max, temperature: 0, ignore_eos: true })));
+        expect(e.scheduler.kv.numFreeBlocks).toBe(nb);
+        e.scheduler.kv.checkInvariants();
+        return { tokens: out.map((c) => c.tokens), e };
+      };
+      const plain = (await run()).tokens;
+      const k = 1 + Math.floor(rnd() * 6);
+      const budget = 8 + Math.floor(rnd() * 40);
+      const dp = new DraftModelProposer(fakeBackend(nb));
+      const d = await run(dp, k, budget);
+      expect(d.tokens, `trial ${trial} draft k=${k}`).toEqual(plain);
+      expect(dp.kv.numFreeBlocks).toBe(nb);
+      expect(d.e.spec!.metrics.numAcceptedTokens).toBeGreaterThan(0); // identical model: drafts accepted
+      const n = await run(new NgramProposer(2, 8), k, budget);
+      expect(n.tokens, `trial ${trial} ngram k=${k}`).toEqual(plain);
+      preemptions += d.e.scheduler.numPreemptions + n.e.scheduler.numPreemptions;
+      specRows += d.e.spec!.metrics.numSpecRows + n.e.spec!.metrics.numSpecRows;
+    }
+    expect(preemptions).toBeGreaterThan(0);
+    expect(specRows).toBeGreaterThan(50);
+  }, 120_000);
 });
