@@ -73,6 +73,8 @@ export class SpecDecoder {
     this.maxBatchTokens = opts.maxBatchTokens ?? 64;
     this.adaptive = opts.adaptive ?? true;
     if (!Number.isInteger(this.maxK) || this.maxK < 1) throw new Error(`SpecDecoder: maxK must be a positive integer, got ${this.maxK}`);
+    const pv = (this.proposer as { vocab?: number }).vocab;
+    if (pv !== undefined && pv !== vocab) throw new Error(`SpecDecoder: the draft model's vocabulary has ${pv} tokens, the target's ${vocab}`);
     this.sampler = new Sampler(vocab);
     this.resid = new Float64Array(vocab);
     this.metrics = { numSpecRows: 0, numDraftTokens: 0, numAcceptedTokens: 0, numEmittedTokens: 0, proposedPerPos: new Array(this.maxK).fill(0), acceptedPerPos: new Array(this.maxK).fill(0) };
