@@ -17,7 +17,11 @@
  *                           when all are accepted, the bonus token is sampled from p as usual.
  * Draws: Philox uniform(seed, position, stream): stream 0 is the sampler's own (bonus token),
  * ACCEPT_STREAM the acceptance test, RESIDUAL_STREAM the residual draw, so a request's tokens
- * depend only on its seed and logits.
+ * depend only on its seed, its logits and its k schedule. Greedy output never depends on k; a
+ * sampled request's tokens do (the distribution is exact either way): a position verified against
+ * a draft uses streams 2/3, a plainly sampled one stream 0, and the batch-token threshold can turn
+ * drafts off, so a sampled speculative request can differ between batch compositions.
+ * Requests asking for logprobs do not speculate (per-draft logprobs are not tracked).
  *
  * Adaptivity: k per sequence = clamp(round(1.5 · EMA of accepted drafts per step), 1, maxK),
  * starting at maxK; no speculation in a step whose estimated batch (prefill chunks + decodes)
