@@ -1,0 +1,204 @@
+// lfc_intrinsics.cuh: the one header through which every lfc kernel reaches the hardware.
+//
+// nvcc (__CUDA_ARCH__ defined): each intrinsic is inline PTX or a CUDA builtin.
+// g++ -DLFC_EMU: the same names follow the PTX ISA semantics on the CPU (templates/emu/lfc_emu.h),
+// including the exact per-lane fragment layouts of mma.sync and ldmatrix, so one kernel source
+// gives the same results on both. Kernel bodies contain no raw inline PTX.
+//
+// API (namespace lfc):
+//   thread_linear(), lane_id(), warp_id()
+//   CUDA builtins kept by name: __shfl_sync/_up/_down/_xor, __ballot_sync, __any_sync, __all_sync,
+//     __syncthreads, __syncwarp, atomicAdd (float/int/unsigned; global and shared)
+//   named_barrier_sync(id, count)                       bar.sync id, count
+//   mma_m16n8k16_f16(d[4], a[4], b[2], c[4])            mma.sync .row.col f32.f16.f16.f32
+//   mma_m16n8k16_bf16(d[4], a[4], b[2], c[4])           mma.sync .row.col f32.bf16.bf16.f32
+//   mma_m16n8k32_s8(d[4], a[4], b[2], c[4])             mma.sync .row.col s32.s8.s8.s32
+//   ldmatrix_x1/x2/x4(r, p) and ldmatrix_x1/x2/x4_trans   ldmatrix.sync.aligned.m8n8 .b16 (shared)
+//   cp_async<4|8|16>(smem_dst, gmem_src), cp_async_commit(), cp_async_wait<N>()
+//   LFC_DYNAMIC_SMEM(T, name): declares the dynamic shared memory pointer
+//   LFC_LAUNCH(kernel, grid, block, smem, args...)    host-side launch on either build
+//
+// TODO (issue 6 item 1, sm_90a and the rest): mma fp8 e4m3 (sm_89+/sm_90a), wgmma m64nNk16 with
+// shared-memory matrix descriptors and swizzle modes, TMA cp.async.bulk.tensor + tensor maps,
+// mbarrier (init, arrive, expect_tx, try_wait.parity), fence.proxy.async, setmaxnreg,
+// redux.sync, stmatrix, atomics beyond add/max/CAS.
+#pragma once
+#include <cstdint>
+
+#if defined(LFC_EMU)
+#include "lfc_emu.h"
+#define LFC_DYNAMIC_SMEM(T, name) T* name = static_cast<T*>(lfc_emu::dynamic_smem())
+#define LFC_DEV inline
+#elif defined(__CUDACC__)
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#define LFC_DYNAMIC_SMEM(T, name) extern __shared__ __align__(16) unsigned char lfc_dyn_smem_[]; T* name = reinterpret_cast<T*>(lfc_dyn_smem_)
+#define LFC_DEV __device__ __forceinline__
+#define LFC_LAUNCH(kernel, grid, block, smem, ...) kernel<<<(grid), (block), (smem)>>>(__VA_ARGS__)
+#else
+#error "lfc_intrinsics.cuh: compile with nvcc, or with g++ -DLFC_EMU for the CPU emulator"
+#endif
+
+namespace lfc {
+
+LFC_DEV unsigned thread_linear() { return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z); }
+LFC_DEV unsigned lane_id() { return thread_linear() & 31u; }
+LFC_DEV unsigned warp_id() { return thread_linear() >> 5; }
+
+#if defined(LFC_EMU)
+// ---------------------------------------------------------------- CPU emulation (PTX ISA semantics)
+
+LFC_DEV void named_barrier_sync(unsigned id, unsigned count) {
+  if (id >= 16 || count % 32 != 0) lfc_emu::fail("bar.sync: id must be < 16 and count a multiple of 32");
+  lfc_emu::wait_barrier(lfc_emu::block()->named[id], count, "bar.sync");
+}
+
+namespace emu_detail {
+inline float lo_f16(uint32_t r) { __half_raw h; h.x = uint16_t(r); return __half2float(__half(h)); }
+inline float hi_f16(uint32_t r) { __half_raw h; h.x = uint16_t(r >> 16); return __half2float(__half(h)); }
+inline float lo_bf16(uint32_t r) { uint32_t u = (r & 0xffffu) << 16; float f; std::memcpy(&f, &u, 4); return f; }
+inline float hi_bf16(uint32_t r) { uint32_t u = r & 0xffff0000u; float f; std::memcpy(&f, &u, 4); return f; }
+
+// Publish (a[4], b[2], c[4]) of every lane, then lane-by-lane rebuild A (16xK), B (Kx8), C (16x8).
+// Fragment layouts, PTX ISA "Matrix Fragments for mma.m16n8k16" (f16/bf16) and "mma.m16n8k32" (s8),
+// with g = lane>>2 and t = lane&3:
+//   A reg r: row g + 8*(r&1), columns [kp*t, kp*t+kp) + (K/2)*(r>>1), kp = elements per reg
+//   B reg r: column g, rows [kp*t, kp*t+kp) + (K/2)*r
+//   C/D element i: row g + 8*(i>>1), column 2t + (i&1)
+template <int K, int KP, class Acc, class Elem>
+void mma_generic(Acc d[4], const uint32_t a[4], const uint32_t b[2], const Acc c[4], Elem elem) {
+  lfc_emu::Warp& w = lfc_emu::my_warp();
+  unsigned lane = lfc_emu::my_lane();
+  for (int r = 0; r < 4; ++r) w.words[lane][r] = a[r];
+  for (int r = 0; r < 2; ++r) w.words[lane][4 + r] = b[r];
+  for (int i = 0; i < 4; ++i) std::memcpy(&w.words[lane][6 + i], &c[i], 4);
+  lfc_emu::warp_sync(0xffffffffu, "mma.sync");
+  Acc A[16][K], B[K][8];
+  for (unsigned l = 0; l < 32; ++l) {
+    unsigned g = l >> 2, t = l & 3;
+    for (int r = 0; r < 4; ++r)
+      for (int e = 0; e < KP; ++e) A[g + 8 * (r & 1)][KP * t + e + (K / 2) * (r >> 1)] = elem(w.words[l][r], e);
+    for (int r = 0; r < 2; ++r)
+      for (int e = 0; e < KP; ++e) B[KP * t + e + (K / 2) * r][g] = elem(w.words[l][4 + r], e);
+  }
+  unsigned g = lane >> 2, t = lane & 3;
+  Acc out[4];
+  for (int i = 0; i < 4; ++i) {
+    unsigned row = g + 8 * (i >> 1), col = 2 * t + (i & 1);
+    Acc s = 0;  // products summed in order, then added to C (hardware order is unspecified)
+    for (int k = 0; k < K; ++k) s += A[row][k] * B[k][col];
+    out[i] = s + c[i];
+  }
+  lfc_emu::warp_sync(0xffffffffu, "mma.sync");
+  for (int i = 0; i < 4; ++i) d[i] = out[i];
+}
+}  // namespace emu_detail
+
+LFC_DEV void mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  emu_detail::mma_generic<16, 2, float>(d, a, b, c, [](uint32_t r, int e) { return e ? emu_detail::hi_f16(r) : emu_detail::lo_f16(r); });
+}
+LFC_DEV void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  emu_detail::mma_generic<16, 2, float>(d, a, b, c, [](uint32_t r, int e) { return e ? emu_detail::hi_bf16(r) : emu_detail::lo_bf16(r); });
+}
+LFC_DEV void mma_m16n8k32_s8(int32_t d[4], const uint32_t a[4], const uint32_t b[2], const int32_t c[4]) {
+  emu_detail::mma_generic<32, 4, int32_t>(d, a, b, c, [](uint32_t r, int e) { return int8_t(r >> (8 * e)); });
+}
+
+// ldmatrix .m8n8 .b16: lanes 8i..8i+7 give the 8 row addresses (16 bytes each) of matrix i.
+// Without .trans lane l gets row l/4, elements 2(l%4), 2(l%4)+1; with .trans the transposed.
+namespace emu_detail {
+template <int N, bool Trans>
+void ldmatrix(uint32_t* r, const void* p) {
+  lfc_emu::Warp& w = lfc_emu::my_warp();
+  unsigned lane = lfc_emu::my_lane();
+  w.ptr[lane] = p;
+  lfc_emu::warp_sync(0xffffffffu, "ldmatrix");
+  for (int i = 0; i < N; ++i) {
+    if (!Trans) {
+      const uint16_t* row = static_cast<const uint16_t*>(w.ptr[8 * i + lane / 4]);
+      r[i] = uint32_t(row[2 * (lane % 4)]) | (uint32_t(row[2 * (lane % 4) + 1]) << 16);
+    } else {
+      const uint16_t* r0 = static_cast<const uint16_t*>(w.ptr[8 * i + 2 * (lane % 4)]);
+      const uint16_t* r1 = static_cast<const uint16_t*>(w.ptr[8 * i + 2 * (lane % 4) + 1]);
+      r[i] = uint32_t(r0[lane / 4]) | (uint32_t(r1[lane / 4]) << 16);
+    }
+  }
+  lfc_emu::warp_sync(0xffffffffu, "ldmatrix");
+}
+}  // namespace emu_detail
+LFC_DEV void ldmatrix_x1(uint32_t (&r)[1], const void* p) { emu_detail::ldmatrix<1, false>(r, p); }
+LFC_DEV void ldmatrix_x2(uint32_t (&r)[2], const void* p) { emu_detail::ldmatrix<2, false>(r, p); }
+LFC_DEV void ldmatrix_x4(uint32_t (&r)[4], const void* p) { emu_detail::ldmatrix<4, false>(r, p); }
+LFC_DEV void ldmatrix_x1_trans(uint32_t (&r)[1], const void* p) { emu_detail::ldmatrix<1, true>(r, p); }
+LFC_DEV void ldmatrix_x2_trans(uint32_t (&r)[2], const void* p) { emu_detail::ldmatrix<2, true>(r, p); }
+LFC_DEV void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) { emu_detail::ldmatrix<4, true>(r, p); }
+
+// cp.async: queued per thread; committed groups complete at cp_async_wait<N> (all but the newest N
+// committed groups), uncommitted copies only at kernel exit. Earlier completion, which hardware may
+// show, is not modelled: a kernel reading before its wait sees stale data here.
+template <int Bytes>
+LFC_DEV void cp_async(void* smem_dst, const void* gmem_src) {
+  static_assert(Bytes == 4 || Bytes == 8 || Bytes == 16, "cp.async copies 4, 8 or 16 bytes");
+  if (reinterpret_cast<uintptr_t>(smem_dst) % Bytes || reinterpret_cast<uintptr_t>(gmem_src) % Bytes)
+    lfc_emu::fail("cp.async: addresses must be aligned to the copy size");
+  lfc_emu::self().copies.push_back({smem_dst, gmem_src, Bytes, UINT64_MAX});
+}
+LFC_DEV void cp_async_commit() {
+  lfc_emu::Fiber& f = lfc_emu::self();
+  for (auto& c : f.copies)
+    if (c.group == UINT64_MAX) c.group = f.committed;
+  ++f.committed;
+}
+template <int N>
+LFC_DEV void cp_async_wait() {
+  lfc_emu::Fiber& f = lfc_emu::self();
+  lfc_emu::complete_copies(f, f.committed >= uint64_t(N) ? f.committed - N : 0);
+}
+
+#else
+// ---------------------------------------------------------------- GPU (inline PTX)
+
+LFC_DEV void named_barrier_sync(unsigned id, unsigned count) { asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(count) : "memory"); }
+
+LFC_DEV void mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"
+               : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+}
+LFC_DEV void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"
+               : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+}
+LFC_DEV void mma_m16n8k32_s8(int32_t d[4], const uint32_t a[4], const uint32_t b[2], const int32_t c[4]) {
+  asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"
+               : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(c[0]), "r"(c[1]), "r"(c[2]), "r"(c[3]));
+}
+
+#define LFC_LDMATRIX(NAME, N, SUFFIX, OUTS, ...)                                              \
+  LFC_DEV void NAME(uint32_t (&r)[N], const void* p) {                                        \
+    unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(p));                          \
+    asm volatile("ldmatrix.sync.aligned.m8n8" SUFFIX ".shared.b16 " OUTS ", [%" #N "];"       \
+                 : __VA_ARGS__ : "r"(s));                                                      \
+  }
+LFC_LDMATRIX(ldmatrix_x1, 1, ".x1", "{%0}", "=r"(r[0]))
+LFC_LDMATRIX(ldmatrix_x2, 2, ".x2", "{%0,%1}", "=r"(r[0]), "=r"(r[1]))
+LFC_LDMATRIX(ldmatrix_x4, 4, ".x4", "{%0,%1,%2,%3}", "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]))
+LFC_LDMATRIX(ldmatrix_x1_trans, 1, ".x1.trans", "{%0}", "=r"(r[0]))
+LFC_LDMATRIX(ldmatrix_x2_trans, 2, ".x2.trans", "{%0,%1}", "=r"(r[0]), "=r"(r[1]))
+LFC_LDMATRIX(ldmatrix_x4_trans, 4, ".x4.trans", "{%0,%1,%2,%3}", "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]))
+#undef LFC_LDMATRIX
+
+template <int Bytes>
+LFC_DEV void cp_async(void* smem_dst, const void* gmem_src) {
+  static_assert(Bytes == 4 || Bytes == 8 || Bytes == 16, "cp.async copies 4, 8 or 16 bytes");
+  unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], %2;" ::"r"(s), "l"(gmem_src), "n"(Bytes) : "memory");
+}
+LFC_DEV void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+LFC_DEV void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+#endif
+
+}  // namespace lfc
