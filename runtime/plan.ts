@@ -35,11 +35,27 @@ export interface WeightEntry {
   name: string;
   /** Source initializer(s) in the ONNX graph, for reports. */
   source: string;
-  dtype: 'float32';
+  /** 'int8'/'uint8': packed quantized weights (issue 11); old plans (all float32) still parse, so the plan version stays 1. */
+  dtype: 'float32' | 'int8' | 'uint8';
   shape: number[];
   /** Byte offset in weights.bin (64-byte aligned). */
   offset: number;
   bytes: number;
+}
+
+/**
+ * Quantized weight format of a linear step (runtime/kernels/quant.ts). The step's `weight` then names
+ * the packed weight: int8 [N, K] for int8_channel, uint8 [N, K/2] (low nibble first) for int4_group.
+ */
+export interface LinearFormat {
+  kind: 'int8_channel' | 'int4_group';
+  groupSize?: number;
+  /** fp32 [N] (int8_channel) or [N, K/groupSize] (int4_group). */
+  scale: string;
+  /** uint8 [N, K/groupSize], int4_group only. */
+  zero?: string;
+  /** fp32 [K] multiplier applied to x before the GEMM (SmoothQuant / AWQ 1/s). */
+  smooth?: string;
 }
 
 export interface BufferEntry {
@@ -55,7 +71,7 @@ export type Step =
   | { kind: 'embedding'; out: string; table: string; vocab: number; hidden: number; indices: 'tokens' | 'positions' }
   | { kind: 'add'; a: string; b: string; out: string; features: number }
   | { kind: 'add_norm'; x: string; residual?: string; out: string; sumOut?: string; gamma: string; beta?: string; norm: 'rms' | 'layer'; eps: number; hidden: number }
-  | { kind: 'linear'; x: string; weight: string; bias?: string; outs: { buffer: string; start: number; end: number }[]; K: number; N: number; activation?: 'relu' | 'silu' | 'gelu_tanh' | 'gelu_erf'; residual?: string }
+  | { kind: 'linear'; x: string; weight: string; bias?: string; outs: { buffer: string; start: number; end: number }[]; K: number; N: number; activation?: 'relu' | 'silu' | 'gelu_tanh' | 'gelu_erf'; residual?: string; format?: LinearFormat }
   | { kind: 'gated_act'; gate: string; up: string; out: string; features: number; activation: 'silu' | 'gelu_tanh' | 'gelu_erf' | 'relu' }
   | { kind: 'activation'; x: string; out: string; features: number; activation: 'silu' | 'gelu_tanh' | 'gelu_erf' | 'relu' }
   | { kind: 'rope'; x: string; out: string; heads: number; headDim: number; rotaryDim: number; style: 'half' | 'interleaved'; cos: string; sin: string }
@@ -92,6 +108,12 @@ export function parsePlan(text: string, where = 'plan.json'): Plan {
     for (const [k, v] of Object.entries(s)) {
       if (typeof v !== 'string' || ['kind', 'indices', 'norm', 'style', 'activation'].includes(k)) continue;
       if (!names.has(v) && !weights.has(v)) throw new Error(`${where}: step ${i} (${s.kind}) field '${k}' names unknown buffer or weight '${v}'`);
+    }
+    if (s.kind === 'linear' && s.format) {
+      for (const k of ['scale', 'zero', 'smooth'] as const) {
+        const v = s.format[k];
+        if (v !== undefined && !weights.has(v)) throw new Error(`${where}: step ${i} (linear) format.${k} names unknown weight '${v}'`);
+      }
     }
   });
   return p as Plan;

@@ -4,7 +4,7 @@
  * in one arena planned by the compiler (plan.buffers[].column); weights are views of weights.bin.
  */
 import { validateBatch, type RaggedBatch } from '../batch.js';
-import { activation, addNorm, embedding, linear, logits, pagedAttention, rope } from '../kernels/index.js';
+import { activation, addNorm, embedding, linear, logits, pagedAttention, quant, rope } from '../kernels/index.js';
 import { storeRounder } from '../kernels/common.js';
 import type { Plan, Step } from '../plan.js';
 import type { Backend } from './backend.js';
@@ -20,6 +20,8 @@ export class ReferenceBackend implements Backend {
   readonly numBlocks: number;
   readonly maxTokens: number;
   private readonly w = new Map<string, Float32Array>();
+  /** Packed quantized weights (plan dtype int8/uint8). */
+  private readonly qw = new Map<string, Int8Array | Uint8Array>();
   private readonly arena: Float32Array;
   private readonly cols = new Map<string, { col: number; features: number }>();
   private readonly kCache: Float32Array[] = [];
@@ -33,6 +35,11 @@ export class ReferenceBackend implements Backend {
     const dv = new DataView(weightsBin.buffer, weightsBin.byteOffset, weightsBin.byteLength);
     for (const e of plan.weights) {
       if (e.offset + e.bytes > weightsBin.byteLength) throw new Error(`weights.bin is ${weightsBin.byteLength} bytes; weight '${e.name}' needs bytes ${e.offset}..${e.offset + e.bytes}`);
+      if (e.dtype === 'int8' || e.dtype === 'uint8') {
+        const raw = weightsBin.slice(e.offset, e.offset + e.bytes);
+        this.qw.set(e.name, e.dtype === 'int8' ? new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength) : raw);
+        continue;
+      }
       const a = new Float32Array(e.bytes / 4);
       for (let i = 0; i < a.length; i++) a[i] = dv.getFloat32(e.offset + 4 * i, true);
       this.w.set(e.name, a);
@@ -55,6 +62,32 @@ export class ReferenceBackend implements Backend {
     const w = this.w.get(name);
     if (!w) throw new Error(`plan refers to unknown weight '${name}'`);
     return w;
+  }
+
+  private packed(name: string): Int8Array | Uint8Array {
+    const w = this.qw.get(name);
+    if (!w) throw new Error(`plan refers to unknown packed weight '${name}'`);
+    return w;
+  }
+
+  /** A linear step with a quantized weight format (runtime/kernels/quant.ts). */
+  private quantLinear(s: Extract<Step, { kind: 'linear' }>, T: number, dtype: Plan['dtype']): Float32Array {
+    const f = s.format!;
+    const common = {
+      x: this.buf(s.x, T), bias: s.bias ? this.weight(s.bias) : undefined, residual: s.residual ? this.buf(s.residual, T) : undefined,
+      activation: s.activation, smooth: f.smooth ? this.weight(f.smooth) : undefined, T, K: s.K, N: s.N, dtype,
+    };
+    if (f.kind === 'int8_channel') {
+      const q = this.packed(s.weight);
+      return quant.linearW8A8({ ...common, weight: { q: new Int8Array(q.buffer, q.byteOffset, q.byteLength), scale: this.weight(f.scale) } });
+    }
+    const zero = f.zero ? this.packed(f.zero) : undefined;
+    const p = this.packed(s.weight);
+    return quant.linearW4A16({ ...common, weight: {
+      packed: new Uint8Array(p.buffer, p.byteOffset, p.byteLength), scale: this.weight(f.scale),
+      zero: zero ? new Uint8Array(zero.buffer, zero.byteOffset, zero.byteLength) : new Uint8Array(this.weight(f.scale).length).fill(8),
+      groupSize: f.groupSize ?? 128,
+    } });
   }
 
   copyBlocks(pairs: readonly (readonly [number, number])[]): void {
@@ -105,7 +138,7 @@ export class ReferenceBackend implements Backend {
         return;
       }
       case 'linear': {
-        const y = linear.reference({
+        const y = s.format ? this.quantLinear(s, T, dtype) : linear.reference({
           x: this.buf(s.x, T), weight: this.weight(s.weight), bias: s.bias ? this.weight(s.bias) : undefined,
           residual: s.residual ? this.buf(s.residual, T) : undefined, activation: s.activation, T, K: s.K, N: s.N, dtype,
         });

@@ -8,5 +8,6 @@ export * as embedding from './embedding.js';
 export * as linear from './linear.js';
 export * as logits from './logits.js';
 export * as pagedAttention from './paged-attention.js';
+export * as quant from './quant.js';
 export * as rope from './rope.js';
 export type { StorageDType } from './common.js';
