@@ -56,6 +56,17 @@ describe.skipIf(!hasNvcc)('nvcc: kernels', () => {
     const gemm = res.kernels.find((k) => k.kernel.includes('tile_gemm') && k.arch === 'sm_80');
     expect(gemm?.sharedBytes).toBe(768); // sA 512 + sB 256
   });
+
+  it('every GPU-branch intrinsic (mma f16/bf16/s8, ldmatrix x1/x2/x4 .trans, cp.async 4/8/16, bar.sync) assembles', () => {
+    const res = compileNvcc(join(PROGRAMS, 'intrinsics_nvcc.cu'), join(work, 'intrinsics.o'));
+    expect(res.kernels.map((k) => k.arch).sort()).toEqual(['sm_80', 'sm_90a']);
+    for (const k of res.kernels) {
+      expect(k.kernel).toBe('_Z15every_intrinsicPKiPfPi');
+      expect(k.registers).toBeGreaterThan(0);
+      expect(k.spillStores + k.spillLoads).toBe(0);
+    }
+    console.log(`nvcc sm_80+sm_90a compile of intrinsics_nvcc.cu: ${res.ms} ms`);
+  });
 });
 
 describe('ptxas report parser', () => {

@@ -1,0 +1,43 @@
+// nvcc compile check of every GPU-branch intrinsic of lfc_intrinsics.cuh (the PTX must assemble
+// for sm_80 and sm_90a). Nothing runs: no GPU here. test/emu/kernels.test.ts compiles it.
+#include "lfc_intrinsics.cuh"
+
+__global__ void every_intrinsic(const int* gsrc, float* fout, int* iout) {
+  __shared__ __align__(16) uint16_t tile[32 * 8];
+  __shared__ __align__(16) int buf[32 * 8];
+  __shared__ int scount;
+  unsigned lane = lfc::lane_id(), w = lfc::warp_id();
+  tile[lane * 8] = uint16_t(lane);
+  lfc::cp_async<4>(buf + lane * 8, gsrc + lane * 8);
+  lfc::cp_async<8>(buf + lane * 8 + 2, gsrc + lane * 8 + 2);
+  lfc::cp_async<16>(buf + lane * 8 + 4, gsrc + lane * 8 + 4);
+  lfc::cp_async_commit();
+  lfc::cp_async_wait<1>();
+  lfc::cp_async_wait<0>();
+  __syncthreads();
+  uint32_t r1[1], r2[2], r4[4], t1[1], t2[2], t4[4];
+  const void* p = tile + lane * 8;
+  lfc::ldmatrix_x1(r1, p);
+  lfc::ldmatrix_x2(r2, p);
+  lfc::ldmatrix_x4(r4, p);
+  lfc::ldmatrix_x1_trans(t1, p);
+  lfc::ldmatrix_x2_trans(t2, p);
+  lfc::ldmatrix_x4_trans(t4, p);
+  uint32_t a[4] = {r4[0] ^ t1[0], r4[1] ^ t2[0], r4[2] ^ t2[1], r4[3] ^ r1[0]};
+  uint32_t b[2] = {r2[0] ^ t4[0], r2[1] ^ t4[3]};
+  float c[4] = {fout[0], fout[1], fout[2], fout[3]}, d[4], e[4];
+  lfc::mma_m16n8k16_f16(d, a, b, c);
+  lfc::mma_m16n8k16_bf16(e, a, b, d);
+  int32_t ci[4] = {buf[lane], buf[lane + 1], 0, 0}, di[4];
+  lfc::mma_m16n8k32_s8(di, a, b, ci);
+  float s = e[0] + e[1] + e[2] + e[3];
+  s += __shfl_sync(0xffffffffu, s, 3) + __shfl_up_sync(0xffffffffu, s, 1) + __shfl_down_sync(0xffffffffu, s, 2) +
+       __shfl_xor_sync(0xffffffffu, s, 4);
+  unsigned bal = __ballot_sync(0xffffffffu, s > 0);
+  if (threadIdx.x == 0) scount = 0;
+  lfc::named_barrier_sync(1 + w / 2, 64);
+  atomicAdd(&scount, int(bal) + __any_sync(0xffffffffu, s < 0) + __all_sync(0xffffffffu, s == 0));
+  __syncthreads();
+  atomicAdd(fout + 4, s);
+  atomicAdd(iout, di[0] + di[3] + scount);
+}
