@@ -14,11 +14,14 @@ export interface ReferenceOptions {
   numBlocks?: number;
   /** Tokens one forward may carry (default 512). */
   maxTokens?: number;
+  /** Called with each linear step's input x [T, K] before it runs (calibration for quantization). */
+  onLinearInput?: (stepIndex: number, x: Float32Array, T: number, K: number) => void;
 }
 
 export class ReferenceBackend implements Backend {
   readonly numBlocks: number;
   readonly maxTokens: number;
+  private readonly onLinearInput?: ReferenceOptions['onLinearInput'];
   private readonly w = new Map<string, Float32Array>();
   /** Packed quantized weights (plan dtype int8/uint8). */
   private readonly qw = new Map<string, Int8Array | Uint8Array>();
@@ -31,6 +34,7 @@ export class ReferenceBackend implements Backend {
   constructor(readonly plan: Plan, weightsBin: Uint8Array, opts: ReferenceOptions = {}) {
     const { kv, model } = plan;
     this.maxTokens = opts.maxTokens ?? 512;
+    this.onLinearInput = opts.onLinearInput;
     this.numBlocks = opts.numBlocks ?? Math.ceil((4 * model.maxPositions) / kv.blockSize);
     const dv = new DataView(weightsBin.buffer, weightsBin.byteOffset, weightsBin.byteLength);
     for (const e of plan.weights) {
@@ -106,7 +110,8 @@ export class ReferenceBackend implements Backend {
       if (p >= this.plan.model.maxPositions) throw new Error(`position ${p} is beyond the model's ${this.plan.model.maxPositions} positions`);
     }
     let result: Float32Array | undefined;
-    for (const s of this.plan.steps) {
+    for (const [i, s] of this.plan.steps.entries()) {
+      if (this.onLinearInput && s.kind === 'linear') this.onLinearInput(i, this.buf(s.x, T), T, s.K);
       const r = this.step(s, batch, T);
       if (r) result = r;
     }
