@@ -31,8 +31,8 @@ describe.skipIf(!existsSync(MODEL))('quantize coder-draft', () => {
     const y = logits(p2, q.weights);
     let err = 0;
     for (let i = 0; i < y.length; i++) err = Math.max(err, Math.abs(y[i] - ref[i]));
-    // measured on coder-draft: int8 ≈ 1-2 %, int4 (group 64) ≈ 5-8 % of max|logit|
-    expect(err / maxAbs).toBeLessThan(kind === 'int8' ? 0.05 : 0.15);
+    // measured on coder-draft (this prompt): int8 0.57 %, int4 (group 64, AWQ search) 3.1 % of max|logit|
+    expect(err / maxAbs).toBeLessThan(kind === 'int8' ? 0.02 : 0.08);
     const argmax = (a: Float32Array) => a.indexOf(a.reduce((m, v) => Math.max(m, v), -Infinity));
     expect(argmax(y)).toBe(argmax(ref));
     console.log(`${kind}: max |Δlogit| / max|logit| = ${(err / maxAbs).toFixed(4)}, bytes ${q.report.weightBytesBefore} → ${q.report.weightBytesAfter}`);
