@@ -34,6 +34,7 @@ namespace lfc_emu {
 struct Barrier {
   unsigned arrived = 0;
   uint64_t gen = 0;
+  unsigned mask = 0;  // warp barriers: the lane mask of the collective now gathering
 };
 
 // Exchange area of one warp: each lane publishes up to 16 words, then the warp rendezvous.
@@ -121,7 +122,12 @@ inline void warp_sync(unsigned mask, const char* what) {
   unsigned w = f.linear / 32, lane = f.linear % 32;
   mask &= warp_exists_mask(w);
   if (!(mask >> lane & 1)) fail("warp collective called by a lane outside its mask");
-  wait_barrier(block()->warps[w].bar, __builtin_popcount(mask), what);
+  Barrier& bar = block()->warps[w].bar;
+  // Not emulated: two collectives with different masks gathering in one warp at once (e.g. the
+  // two half-warps each shuffling among themselves). Reported instead of silently mixing lanes.
+  if (bar.arrived == 0) bar.mask = mask;
+  else if (bar.mask != mask) fail("warp collectives with different masks overlap in one warp (not emulated)");
+  wait_barrier(bar, __builtin_popcount(mask), what);
 }
 inline Warp& my_warp() { return block()->warps[self().linear / 32]; }
 inline unsigned my_lane() { return self().linear % 32; }
@@ -192,9 +198,16 @@ void launch(dim3 grid, dim3 bdim, size_t smem_bytes, void (*kernel)(KArgs...), A
           }
           if (live == 0) break;
           if (!b.progressed) {
+            // One line per run of consecutive threads in the same state.
             std::fprintf(stderr, "lfc_emu: deadlock in block %u,%u,%u:\n", bx, by, bz);
-            for (const Fiber& f : b.fibers)
-              std::fprintf(stderr, "  thread %u: %s\n", f.linear, f.done ? "exited" : f.waiting_on);
+            auto state = [&](unsigned t) { return b.fibers[t].done ? "exited" : b.fibers[t].waiting_on; };
+            for (unsigned t = 0; t < n;) {
+              unsigned e = t;
+              while (e + 1 < n && std::strcmp(state(e + 1), state(t)) == 0) ++e;
+              if (e == t) std::fprintf(stderr, "  thread %u: %s\n", t, state(t));
+              else std::fprintf(stderr, "  threads %u-%u: %s\n", t, e, state(t));
+              t = e + 1;
+            }
             std::exit(3);
           }
         }
@@ -218,7 +231,9 @@ void launch(dim3 grid, dim3 bdim, size_t smem_bytes, void (*kernel)(KArgs...), A
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 // Static __shared__ arrays become function statics: one copy, shared by the fibers of the running
-// block, reused by the next block (contents are not reset, as on the GPU). Not bounds checked.
+// block, reused by the next block (contents are not reset, as on the GPU; but they start zeroed,
+// unlike the GPU, so a kernel reading uninitialised static shared memory is not caught). Not
+// bounds checked (use LFC_DYNAMIC_SMEM + lfc_emu::smem_check for that for now).
 #define __shared__ static
 #define threadIdx (lfc_emu::self().tid)
 #define blockIdx (lfc_emu::block()->bid)

@@ -61,8 +61,14 @@ describe.skipIf(!hasGxx)('emulator: intrinsics against scalar models', () => {
     const r = run('planted-deadlock');
     expect(r.status).toBe(3);
     expect(r.out).toContain('deadlock in block 0,0,0');
-    expect(r.out).toContain('thread 15: __syncthreads');
-    expect(r.out).toContain('thread 16: exited');
+    expect(r.out).toContain('threads 0-15: __syncthreads');
+    expect(r.out).toContain('threads 16-31: exited');
+  });
+
+  it('limitation is reported, not silent: two warp collectives with different masks gathering at once', () => {
+    const r = run('mixed-masks');
+    expect(r.out).toContain('warp collectives with different masks overlap in one warp (not emulated)');
+    expect(r.status).toBe(3);
   });
 
   it('planted bug: an out-of-bounds dynamic shared access is reported (the in-bounds launch passes)', () => {

@@ -245,12 +245,25 @@ __global__ void smem_oob_kernel(int n) {
   s[i] = 1.f;
 }
 
+// Half-warps shuffling among themselves at the same time: legal CUDA, not emulated (reported).
+__global__ void mixed_masks_kernel(int* x) {
+  unsigned lane = lfc::lane_id();
+  unsigned mask = lane < 16 ? 0x0000ffffu : 0xffff0000u;
+  x[lane] = __shfl_xor_sync(mask, int(lane), 1);
+}
+
 int main(int argc, char** argv) {
   std::string which = argc > 1 ? argv[1] : "all";
   if (which == "planted-deadlock") {
     std::vector<int> x(32);
     LFC_LAUNCH(divergent_sync_kernel, dim3(1), dim3(32), 0, x.data());
     std::printf("planted deadlock was not detected\n");
+    return 0;
+  }
+  if (which == "mixed-masks") {
+    std::vector<int> x(32);
+    LFC_LAUNCH(mixed_masks_kernel, dim3(1), dim3(32), 0, x.data());
+    std::printf("overlapping masks were not reported\n");
     return 0;
   }
   if (which == "planted-smem-oob") {
