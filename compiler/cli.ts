@@ -11,6 +11,7 @@ import { importModelFile } from './onnx/import.js';
 import { formatSummary, summarize } from './inspect.js';
 import { runDataDir } from './run-data.js';
 import { compileModel, formatReport, writeArtifact } from './compile.js';
+import { parseQuantizeKind } from './passes/quantize.js';
 import { interpreterOracle, verifyPlan } from './verify.js';
 import { ortOracle } from './ort-oracle.js';
 import { basename, join } from 'node:path';
@@ -98,10 +99,16 @@ program.command('compile')
   .option('--dump-after <pass>', "print the graph after a pass ('import', a pass name, or 'all')")
   .option('--json', 'print the report as JSON')
   .option('-q, --quiet', 'no progress lines')
-  .addHelpText('after', '\nExample:\n  $ lfc compile models/coder.onnx -o generated/coder --dump-after fuse-attention')
-  .action((model: string, opts: { out?: string; dtype: keyof typeof DTYPES; blockSize: number; maxPositions?: number; dumpAfter?: string; json?: boolean; quiet?: boolean }) => {
+  .option('--quantize <kind>', 'quantize linear weights: int8 (W8A8, SmoothQuant) or int4 (W4A16, group-wise, AWQ-style)')
+  .option('--calibration <file>', 'calibration text for --quantize (default models/data/calib.txt)')
+  .addOption(new Option('--group-size <n>', 'int4 group size along K').default(128).argParser(positiveInt('--group-size')))
+  .option('--exclude <names>', 'comma-separated weight names/sources to keep fp32 (logits and embeddings always stay fp32)')
+  .addHelpText('after', '\nExample:\n  $ lfc compile models/coder.onnx -o generated/coder --dump-after fuse-attention\n  $ lfc compile models/coder.onnx --quantize int4 --group-size 128')
+  .action((model: string, opts: { out?: string; dtype: keyof typeof DTYPES; blockSize: number; maxPositions?: number; dumpAfter?: string; json?: boolean; quiet?: boolean; quantize?: string; calibration?: string; groupSize: number; exclude?: string }) => {
     const progress = (m: string) => { if (!opts.quiet && !opts.json) console.error(`[lfc] ${m}`); };
+    if (opts.quantize) parseQuantizeKind(opts.quantize);
     const r = compileModel(model, {
+      quantize: opts.quantize ? { kind: opts.quantize, calibration: opts.calibration, groupSize: opts.groupSize, exclude: opts.exclude?.split(',') } : undefined,
       dtype: DTYPES[opts.dtype], blockSize: opts.blockSize, maxPositions: opts.maxPositions, dumpAfter: opts.dumpAfter,
       onDump: (pass, text) => console.log(`=== after ${pass} ===\n${text}`), onProgress: progress,
     });

@@ -6,6 +6,7 @@
  * A graph that cannot be put in ragged/paged form fails with that report, never with a
  * half-lowered plan.
  */
+import { quantizePlan, type QuantizeOptions, type QuantizeReport } from './passes/quantize.js';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { StorageDType } from '../runtime/kernels/common.js';
@@ -34,6 +35,8 @@ export interface CompileOptions {
   dumpAfter?: string;
   onDump?: (pass: string, text: string) => void;
   onProgress?: (message: string) => void;
+  /** Quantize the linear steps after lowering (compiler/passes/quantize.ts, issue 11). */
+  quantize?: Omit<QuantizeOptions, 'onProgress'>;
 }
 
 export interface CompileResult {
@@ -45,6 +48,8 @@ export interface CompileResult {
   events: FusionEvent[];
   error?: string;
   timings: { pass: string; ms: number; changes: number }[];
+  /** With `quantize`: the packed weights.bin (replacing `weights`) and the per-layer report. */
+  quantized?: { weights: Uint8Array; report: QuantizeReport };
 }
 
 export function compileModel(path: string, opts: CompileOptions = {}): CompileResult {
@@ -75,6 +80,12 @@ export function compileModel(path: string, opts: CompileOptions = {}): CompileRe
     });
     timings.push({ pass: 'lower', ms: performance.now() - t1, changes: plan.steps.length });
     opts.onProgress?.(`lowered to ${plan.steps.length} steps, ${plan.weights.length} weights`);
+    if (opts.quantize) {
+      const t2 = performance.now();
+      const q = quantizePlan(plan, weights.pack(), { ...opts.quantize, onProgress: opts.onProgress });
+      timings.push({ pass: `quantize-${q.report.kind}`, ms: performance.now() - t2, changes: q.report.layers.length });
+      return Object.defineProperties({ graph, plan: q.plan, weights, events, timings, quantized: { weights: q.weights, report: q.report } }, Object.getOwnPropertyDescriptors(lazyOriginal)) as CompileResult;
+    }
     return Object.defineProperties({ graph, plan, weights, events, timings }, Object.getOwnPropertyDescriptors(lazyOriginal)) as CompileResult;
   } catch (e) {
     if (!(e instanceof LoweringError)) throw e;
@@ -131,8 +142,9 @@ export function writeArtifact(r: CompileResult, dir: string, modelPath?: string)
     if (src && existsSync(src)) { copyFileSync(src, join(dir, f)); files.push(f); }
   }
   writeFileSync(join(dir, 'plan.json'), JSON.stringify(r.plan, null, 1) + '\n');
-  r.weights!.write(join(dir, 'weights.bin'));
+  if (r.quantized) writeFileSync(join(dir, 'weights.bin'), r.quantized.weights);
+  else r.weights!.write(join(dir, 'weights.bin'));
   writeFileSync(join(dir, 'report.txt'), formatReport(r) + '\n');
-  writeFileSync(join(dir, 'report.json'), JSON.stringify({ events: r.events, timings: r.timings }, null, 1) + '\n');
+  writeFileSync(join(dir, 'report.json'), JSON.stringify({ events: r.events, timings: r.timings, quantize: r.quantized?.report }, null, 1) + '\n');
   return files.map((f) => join(dir, f));
 }
