@@ -11,12 +11,13 @@ import { tensorOps } from './tensor.js';
 import { lfcNnOps } from './lfc-nn.js';
 import { lfcAttentionOps } from './lfc-attention.js';
 import { controlOps } from './control.js';
+import { matMulNBitsOps } from './matmul-nbits.js';
 
 let done = false;
 export function registerAllOps(): void {
   if (done) return;
   done = true;
-  for (const defs of [elementwiseOps, reduceOps, nnOps, quantOps, shapeOps, tensorOps, lfcNnOps, lfcAttentionOps, controlOps]) registerOps(defs);
+  for (const defs of [elementwiseOps, reduceOps, nnOps, quantOps, shapeOps, tensorOps, lfcNnOps, lfcAttentionOps, controlOps, matMulNBitsOps]) registerOps(defs);
 }
 registerAllOps();
 
