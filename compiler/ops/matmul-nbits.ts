@@ -82,3 +82,16 @@ const matMulNBitsOp: OpDef = {
 };
 
 export const matMulNBitsOps: OpDef[] = [matMulNBitsOp];
+
+/**
+ * Repack a 4-bit MatMulNBits weight into the plan's int4_group format (runtime/kernels/quant.ts):
+ * with K a multiple of block_size the nibble layout is the same ([N][K/2] bytes, low nibble first),
+ * so B is copied as is; zero points are unpacked to one byte each (default 8), scales copied.
+ */
+export function matMulNBitsToInt4Group(b: Uint8Array, scales: Float32Array, zp: Uint8Array | undefined, K: number, N: number, block: number): { packed: Uint8Array; scale: Float32Array; zero: Uint8Array; groupSize: number } {
+  if (K % block !== 0) throw new Error(`MatMulNBits: K = ${K} is not a multiple of block_size ${block}; the int4_group format needs whole groups`);
+  const G = K / block, zpRow = Math.ceil(G / 2);
+  const zero = new Uint8Array(N * G).fill(8);
+  if (zp) for (let n = 0; n < N; n++) for (let g = 0; g < G; g++) { const byte = zp[n * zpRow + (g >> 1)]; zero[n * G + g] = g & 1 ? byte >> 4 : byte & 15; }
+  return { packed: Uint8Array.from(b), scale: Float32Array.from(scales), zero, groupSize: block };
+}

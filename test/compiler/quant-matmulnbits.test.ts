@@ -11,6 +11,8 @@ import { importModelBytes } from '../../compiler/onnx/import.js';
 import { ATTR, onnx, type TensorProto } from '../../compiler/onnx/proto.js';
 import { encodeTensorProto } from '../../compiler/onnx/tensor.js';
 import { Tensor } from '../../runtime/tensor.js';
+import { matMulNBitsToInt4Group } from '../../compiler/ops/matmul-nbits.js';
+import { dequantizeInt4Group } from '../../runtime/kernels/quant.js';
 
 const MS = 'com.microsoft';
 function rng(seed: number) { let s = seed >>> 0; return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 2 ** 32; }; }
@@ -33,7 +35,7 @@ function model(K: number, N: number, bits: number, block: number, withZp: boolea
     },
   }).finish();
   const A = Tensor.from('float32', [3, K], Array.from({ length: 3 * K }, () => r() * 2 - 1));
-  return { bytes, A };
+  return { bytes, A, B, scales, zp };
 }
 
 describe('MatMulNBits agrees with onnxruntime', () => {
@@ -43,7 +45,7 @@ describe('MatMulNBits agrees with onnxruntime', () => {
     ['bits 4, block 32, zero points, odd block count', 96, 4, 4, 32, true],
     ['bits 8, block 32, zero points', 64, 6, 8, 32, true],
   ] as const)('%s', async (_, K, N, bits, block, withZp) => {
-    const { bytes, A } = model(K, N, bits, block, withZp, K * 31 + N);
+    const { bytes, A, B, scales, zp } = model(K, N, bits, block, withZp, K * 31 + N);
     const session = await ort.InferenceSession.create(bytes);
     const ref = (await session.run({ A: new ort.Tensor('float32', A.data as Float32Array, [3, K]) })).Y;
     await session.release();
@@ -55,5 +57,15 @@ describe('MatMulNBits agrees with onnxruntime', () => {
     let err = 0;
     for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(y.data[i] - want[i]));
     expect(err).toBeLessThan(1e-4);
+    if (bits === 4 && K % block === 0) {
+      // repacked to the plan's int4_group format: same weights as the node computes with
+      const f = matMulNBitsToInt4Group(Uint8Array.from(B.data), Float32Array.from(scales.data), zp ? Uint8Array.from(zp.data) : undefined, K, N, block);
+      const w = dequantizeInt4Group(f, N, K);
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += A.data[k] * w[n * K + k];
+        expect(Math.abs(s - want[n])).toBeLessThan(1e-4);
+      }
+    }
   });
 });
