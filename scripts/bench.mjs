@@ -19,6 +19,8 @@
  *   spec     speculative decoding at batch 1 on held-out code prompts, coder (target) with the
  *            coder-draft model or n-gram lookup, k = 1..8 and adaptive: acceptance rate, mean
  *            accepted length, target forwards per token, wall-clock speedup, identical output
+ *   quant    quantized formats on coder (fp32, bf16, int8 W8A8, int4 W4A16): held-out bits/byte on
+ *            the first 16 chunks of 256 bytes, greedy agreement with fp32, weight bytes
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
@@ -271,6 +273,69 @@ benches.spec = async () => {
     target: target.split('/').pop(), draft: 'coder-draft.onnx', prompts: NP, promptChars: 96, tokensPerPrompt: TOK, batch: 1, sampling: 'greedy',
     baseline: base.r, ...results, adaptive,
   };
+};
+
+benches.quant = async () => {
+  // Quality of the quantized formats on the shipped coder (issue 11): held-out bits/byte (the
+  // models/README.md procedure, first CHUNKS chunks of 256 bytes), greedy agreement with fp32, weight bytes.
+  const { compileModel } = await import(join(root, 'dist/compiler/compile.js'));
+  const { quantizePlan } = await import(join(root, 'dist/compiler/passes/quantize.js'));
+  const { ReferenceBackend } = await import(join(root, 'dist/runtime/backends/reference.js'));
+  const { readFileSync } = await import('node:fs');
+  const model = join(root, 'models/coder.onnx');
+  const CHUNKS = 16, GEN = 24;
+  const held = readFileSync(join(root, 'models/data/heldout.txt')).subarray(0, CHUNKS * 256);
+  const prompts = JSON.parse(readFileSync(join(root, 'models/data/prompts.json'), 'utf8')).slice(0, 3).map((p) => Buffer.from(typeof p === 'string' ? p : p.prompt ?? JSON.stringify(p)).subarray(-64));
+  const fp32 = compileModel(model, { maxPositions: 512 });
+  const bf16 = compileModel(model, { maxPositions: 512, dtype: 'bfloat16' });
+  const formats = { fp32: { plan: fp32.plan, bin: fp32.weights.pack() }, bf16: { plan: bf16.plan, bin: bf16.weights.pack() } };
+  for (const kind of ['int8', 'int4']) {
+    const t0 = performance.now();
+    const q = quantizePlan(fp32.plan, formats.fp32.bin, { kind, onProgress: (m) => { if (!m.startsWith('quantize')) console.error(`[quant] ${m}`); } });
+    formats[kind] = { plan: q.plan, bin: q.weights, quantizeMs: performance.now() - t0 };
+  }
+  const bs = fp32.plan.kv.blockSize;
+  const batch = (tokens, start, all) => {
+    const T = tokens.length, nb = 32;
+    return {
+      tokens: Int32Array.from(tokens), positions: Int32Array.from(tokens, (_, i) => start + i), seqStarts: Int32Array.from([0, T]),
+      contextLens: Int32Array.from([start + T]), blockTables: Int32Array.from({ length: nb }, (_, i) => i), maxBlocksPerSeq: nb,
+      slotMapping: Int32Array.from(tokens, (_, i) => start + i), logitIndices: all ? Int32Array.from(tokens, (_, i) => i) : Int32Array.from([T - 1]),
+    };
+  };
+  const argmax = (l) => l.reduce((bi, v, i, a) => (v > a[bi] ? i : bi), 0);
+  const V = fp32.plan.model.vocab, BOS = fp32.plan.model.bos ?? 256;
+  const out = {};
+  let greedyRef;
+  for (const [name, f] of Object.entries(formats)) {
+    const be = new ReferenceBackend(f.plan, f.bin, { numBlocks: 40, maxTokens: 256 });
+    const t0 = performance.now();
+    let bits = 0, n = 0;
+    for (let c = 0; c < CHUNKS; c++) {
+      const bytes = held.subarray(c * 256, c * 256 + 256);
+      const logits = be.forward(batch([BOS, ...bytes.subarray(0, 255)], 0, true));
+      for (let t = 0; t < 256; t++) {
+        const row = logits.subarray(t * V, t * V + V);
+        let m = -Infinity; for (const v of row) m = Math.max(m, v);
+        let z = 0; for (const v of row) z += Math.exp(v - m);
+        bits += -(row[bytes[t]] - m - Math.log(z)) / Math.LN2; n++;
+      }
+    }
+    const greedy = prompts.map((p) => {
+      let l = be.forward(batch([BOS, ...p], 0, false)), pos = p.length + 1;
+      const toks = [];
+      for (let i = 0; i < GEN; i++) { const t = argmax(l); toks.push(t); l = be.forward(batch([t], pos++, false)); }
+      return toks;
+    });
+    if (name === 'fp32') greedyRef = greedy;
+    let same = 0, total = 0;
+    greedy.forEach((g, i) => g.forEach((t, j) => { total++; if (t === greedyRef[i][j]) same++; }));
+    const weightBytes = f.plan.weights.reduce((a, w) => a + w.bytes, 0);
+    out[name] = { bitsPerByte: +(bits / n).toFixed(4), greedyAgreement: +(same / total).toFixed(3), weightBytes, ms: +(performance.now() - t0).toFixed(0), ...(f.quantizeMs ? { quantizeMs: +f.quantizeMs.toFixed(0) } : {}) };
+    console.error(`[quant] ${name}: ${JSON.stringify(out[name])}`);
+  }
+  for (const k of ['bf16', 'int8', 'int4']) out[k].degradationPct = +(100 * (out[k].bitsPerByte / out.fp32.bitsPerByte - 1)).toFixed(2);
+  return { model: 'coder.onnx', heldoutBytes: CHUNKS * 256, chunks: CHUNKS, greedyPrompts: prompts.length, greedyTokens: GEN, int4GroupSize: 128, smoothQuantAlpha: 0.5, goals: { int8: '< 1%', int4: '< 3%' }, formats: out };
 };
 
 const name = process.argv[2] ?? 'import';
