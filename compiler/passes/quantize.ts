@@ -5,9 +5,10 @@
  * kinds and stay fp32; `exclude` names more (substring of the step's weight name or source).
  *
  *  - int8 (W8A8, SmoothQuant): s_j = max|X_j|^α / max|W_:,j|^(1−α) (α = 0.5), W' = W·diag(s)
- *    quantized per output channel; the step keeps `smooth` = 1/s, applied to x before the
- *    per-token dynamic int8 quantization. (Folding 1/s into the preceding add_norm gamma is the
- *    GPU-side optimisation left to do: it needs one s shared by every linear reading that norm.)
+ *    quantized per output channel. When the linear's input is an add_norm output read only by
+ *    quantized linears, 1/s is folded into that norm's gamma (and beta), with one s shared by all
+ *    those linears (column maxima over their weights); otherwise the step keeps `smooth` = 1/s,
+ *    applied to x before the per-token dynamic int8 quantization.
  *  - int4 (W4A16, AWQ-style): per-input-channel s = mean|X_j|^α (normalised), α on a grid over
  *    [0, 1] chosen to minimise ‖W X − Q(W·s)(X/s)‖² on sampled calibration activations; α = 0 is
  *    plain round-to-nearest, so the search never does worse than RTN on those samples.
@@ -23,6 +24,7 @@ import { ReferenceBackend } from '../../runtime/backends/reference.js';
 import type { RaggedBatch } from '../../runtime/batch.js';
 import { dequantizeInt4Group, quantizeInt4Group, quantizeWeightInt8PerChannel } from '../../runtime/kernels/quant.js';
 import type { Plan, Step, WeightEntry } from '../../runtime/plan.js';
+import { bufferFields } from '../plan/memory.js';
 
 export type QuantizeKind = 'int8' | 'int4';
 export const QUANTIZE_KINDS: readonly QuantizeKind[] = ['int8', 'int4'];
@@ -167,6 +169,27 @@ export function quantizePlan(plan: Plan, bin: Uint8Array, opts: QuantizeOptions)
     return name;
   };
   const f32bytes = (a: Float32Array | Float64Array) => { const f = Float32Array.from(a); return new Uint8Array(f.buffer); };
+  // SmoothQuant folding: an add_norm whose output only quantized linears read gets gamma/s (and
+  // beta/s), one s for all of them (max of their weights' column maxima); they then need no smooth vector.
+  const folded = new Map<number, Float64Array>();
+  if (kind === 'int8') {
+    for (const [ni, ns] of steps.entries()) {
+      if (ns.kind !== 'add_norm') continue;
+      const readers = steps.flatMap((s, i) => (bufferFields(s).reads.includes(ns.out) ? [i] : []));
+      if (!readers.length || !readers.every((i) => targets.includes(i) && calib.steps[i])) continue;
+      const K = ns.hidden, st = calib.steps[readers[0]], wmax = new Float64Array(K);
+      for (const i of readers) {
+        const s = steps[i] as Extract<Step, { kind: 'linear' }>, w = readF32(bin, byName.get(s.weight)!);
+        for (let n = 0; n < s.N; n++) for (let k = 0; k < K; k++) wmax[k] = Math.max(wmax[k], Math.abs(w[n * K + k]));
+      }
+      const sv = new Float64Array(K);
+      for (let k = 0; k < K; k++) { const v = st.absMax[k] ** alpha / wmax[k] ** (1 - alpha); sv[k] = Number.isFinite(v) && v > 0 ? v : 1; }
+      const g = readF32(bin, byName.get(ns.gamma)!);
+      ns.gamma = add(`${ns.gamma}.smooth${ni}`, byName.get(ns.gamma)!.source, 'float32', [K], f32bytes(g.map((v, k) => v / sv[k])));
+      if (ns.beta) { const b = readF32(bin, byName.get(ns.beta)!); ns.beta = add(`${ns.beta}.smooth${ni}`, byName.get(ns.beta)!.source, 'float32', [K], f32bytes(b.map((v, k) => v / sv[k]))); }
+      for (const i of readers) folded.set(i, sv);
+    }
+  }
   for (const i of targets) {
     const s = steps[i] as Extract<Step, { kind: 'linear' }>;
     const e = byName.get(s.weight)!, { N, K } = s;
@@ -176,19 +199,22 @@ export function quantizePlan(plan: Plan, bin: Uint8Array, opts: QuantizeOptions)
     const sv = new Float64Array(K).fill(1);
     let chosen: number | undefined, relErr: number;
     if (kind === 'int8') {
-      for (let k = 0; k < K; k++) {
-        let wm = 0;
-        for (let n = 0; n < N; n++) wm = Math.max(wm, Math.abs(w[n * K + k]));
-        const v = st.absMax[k] ** alpha / wm ** (1 - alpha);
-        sv[k] = Number.isFinite(v) && v > 0 ? v : 1;
+      if (folded.has(i)) sv.set(folded.get(i)!);
+      else {
+        for (let k = 0; k < K; k++) {
+          let wm = 0;
+          for (let n = 0; n < N; n++) wm = Math.max(wm, Math.abs(w[n * K + k]));
+          const v = st.absMax[k] ** alpha / wm ** (1 - alpha);
+          sv[k] = Number.isFinite(v) && v > 0 ? v : 1;
+        }
       }
       const ws = Float32Array.from(w, (v, j) => v * sv[j % K]);
       const f = quantizeWeightInt8PerChannel(ws, N, K);
       chosen = alpha;
       relErr = outputError(w, Float32Array.from(f.q, (q, j) => q * f.scale[Math.floor(j / K)]), sv, st.sample, Math.min(st.rows, 16), N, K);
       s.weight = add(`${s.weight}.q8`, e.source, 'int8', [N, K], new Uint8Array(f.q.buffer));
-      s.format = { kind: 'int8_channel', scale: add(`${e.name}.scale`, e.source, 'float32', [N], f32bytes(f.scale)),
-        smooth: add(`${e.name}.smooth`, e.source, 'float32', [K], f32bytes(sv.map((v) => 1 / v))) };
+      s.format = { kind: 'int8_channel', scale: add(`${e.name}.scale`, e.source, 'float32', [N], f32bytes(f.scale)) };
+      if (!folded.has(i)) s.format.smooth = add(`${e.name}.smooth`, e.source, 'float32', [K], f32bytes(sv.map((v) => 1 / v)));
     } else {
       let best = { err: Infinity, a: 0, s: new Float64Array(K).fill(1) };
       const rows = Math.min(st.rows, 16);

@@ -28,10 +28,13 @@ describe.skipIf(!existsSync(MODEL))('quantize coder-draft', () => {
     expect(q.report.layers.length).toBe(plan.steps.filter((s) => s.kind === 'linear').length);
     expect(q.report.weightBytesAfter).toBeLessThan(q.report.weightBytesBefore);
     const p2 = parsePlan(JSON.stringify(q.plan));
+    const lin = q.plan.steps.filter((s) => s.kind === 'linear');
+    // int8: linears fed by an add_norm get 1/s folded into its gamma (no smooth vector); the others keep one
+    if (kind === 'int8') expect(lin.filter((s) => s.kind === 'linear' && !s.format!.smooth).length).toBeGreaterThan(0);
     const y = logits(p2, q.weights);
     let err = 0;
     for (let i = 0; i < y.length; i++) err = Math.max(err, Math.abs(y[i] - ref[i]));
-    // measured on coder-draft (this prompt): int8 0.57 %, int4 (group 64, AWQ search) 3.1 % of max|logit|
+    // measured on coder-draft (this prompt): int8 0.70 % (SmoothQuant folded into the norms), int4 (group 64, AWQ search) 3.1 % of max|logit|
     expect(err / maxAbs).toBeLessThan(kind === 'int8' ? 0.02 : 0.08);
     const argmax = (a: Float32Array) => a.indexOf(a.reduce((m, v) => Math.max(m, v), -Infinity));
     expect(argmax(y)).toBe(argmax(ref));
