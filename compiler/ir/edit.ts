@@ -97,15 +97,17 @@ export function pruneValues(g: Graph): number {
 
 /** Order nodes topologically (files are supposed to be, some are not); report cycles by node. */
 export function topoSort(g: Graph): void {
+  // Producers outside this graph (values a subgraph captures from its parent) are ready already.
+  const own = new Set(g.nodes);
   const indeg = new Map<Node, number>();
-  for (const n of g.nodes) indeg.set(n, new Set(n.inputs.filter((v) => v?.producer).map((v) => v!.producer)).size);
+  for (const n of g.nodes) indeg.set(n, new Set(n.inputs.filter((v) => v?.producer && own.has(v.producer)).map((v) => v!.producer)).size);
   const ready = g.nodes.filter((n) => indeg.get(n) === 0);
   const order: Node[] = [];
   for (let head = 0; head < ready.length; head++) {
     const n = ready[head];
     order.push(n);
-    const succ = new Set(n.outputs.flatMap((o) => o.consumers));
-    for (const s of succ) {
+    for (const s of new Set(n.outputs.flatMap((o) => o.consumers))) {
+      if (!own.has(s)) continue;
       const d = indeg.get(s)! - 1;
       indeg.set(s, d);
       if (d === 0) ready.push(s);
@@ -120,10 +122,10 @@ export function topoSort(g: Graph): void {
 }
 
 /** Nodes and graph inputs a value depends on, in graph order. */
-export function ancestors(g: Graph, v: Value): { nodes: Node[]; inputs: Value[] } {
+export function ancestors(g: Graph, v: Value | readonly Value[]): { nodes: Node[]; inputs: Value[] } {
   const seen = new Set<Node>();
   const inputs = new Set<Value>();
-  const stack = [v];
+  const stack: Value[] = Array.isArray(v) ? [...v] : [v as Value];
   while (stack.length) {
     const x = stack.pop()!;
     if (g.inputs.includes(x)) inputs.add(x);

@@ -11,6 +11,7 @@
  * as consumers.
  */
 import { Graph, type Node, type Value } from './graph.js';
+import { topoSort } from './edit.js';
 
 /** Whether `v` belongs to `g` (is one of its own values). */
 export const ownedBy = (g: Graph, v: Value): boolean => g.values.get(v.name) === v;
@@ -32,30 +33,5 @@ export function subgraphsOf(node: Node): [string, Graph][] {
 
 export const isGraph = (a: unknown): a is Graph => a instanceof Graph;
 
-/**
- * Topological order for a subgraph: like edit.topoSort, but only producers inside the subgraph
- * count (captured values are ready from the start).
- */
-export function topoSortSubgraph(g: Graph): void {
-  const own = new Set(g.nodes);
-  const indeg = new Map<Node, number>();
-  for (const n of g.nodes) indeg.set(n, new Set(n.inputs.filter((v) => v?.producer && own.has(v.producer)).map((v) => v!.producer)).size);
-  const ready = g.nodes.filter((n) => indeg.get(n) === 0);
-  const order: Node[] = [];
-  for (let head = 0; head < ready.length; head++) {
-    const n = ready[head];
-    order.push(n);
-    for (const s of new Set(n.outputs.flatMap((o) => o.consumers))) {
-      if (!own.has(s)) continue;
-      const d = indeg.get(s)! - 1;
-      indeg.set(s, d);
-      if (d === 0) ready.push(s);
-    }
-  }
-  if (order.length !== g.nodes.length) {
-    const done = new Set(order);
-    const stuck = g.nodes.filter((n) => !done.has(n)).slice(0, 3).map((n) => n.label);
-    throw new Error(`graph has a cycle through ${stuck.join(', ')}`);
-  }
-  g.nodes.splice(0, g.nodes.length, ...order);
-}
+/** Topological order for a subgraph: edit.topoSort counts only producers inside the graph. */
+export const topoSortSubgraph = topoSort;

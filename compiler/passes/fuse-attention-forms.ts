@@ -30,7 +30,7 @@
  */
 import { Tensor } from '../../runtime/tensor.js';
 import { dimEq, dimStr, type Dim } from '../ir/dim.js';
-import { addConstant, addNode, replaceAllUses } from '../ir/edit.js';
+import { addConstant, addNode, ancestors, replaceAllUses } from '../ir/edit.js';
 import { Graph, type AttrValue, type Node, type Value } from '../ir/graph.js';
 import { run } from '../ir/interpret.js';
 import { rewritePass, type Pass, type PassContext, type Rule } from './driver.js';
@@ -81,21 +81,6 @@ function ropeTables(c: Ctx, cos: Value, sin: Value, pos: Value | undefined, inte
   return res;
 }
 
-/** Graph inputs `v` depends on, and the nodes in between (graph order). */
-function ancestors(g: Graph, vs: Value[]): { nodes: Node[]; inputs: Value[] } {
-  const seen = new Set<Node>();
-  const inputs = new Set<Value>();
-  const stack = [...vs];
-  while (stack.length) {
-    const x = stack.pop()!;
-    if (g.inputs.includes(x)) inputs.add(x);
-    const p = x.producer;
-    if (!p || seen.has(p)) continue;
-    seen.add(p);
-    for (const i of p.inputs) if (i) stack.push(i);
-  }
-  return { nodes: g.nodes.filter((n) => seen.has(n)), inputs: g.inputs.filter((i) => inputs.has(i)) };
-}
 
 /** Why `v` is not a function of position_ids (and constants) alone, or undefined. */
 function notPositional(g: Graph, v: Value): string | undefined {
