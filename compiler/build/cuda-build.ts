@@ -103,7 +103,7 @@ export interface NvccResult {
 export function compileNvcc(source: string, object: string, includeDirs: string[] = []): NvccResult {
   const nvcc = findTool('nvcc');
   if (!nvcc) throw new ToolMissingError('nvcc');
-  const args = ['-c', '-std=c++20', '-o', object, '-Xptxas', '-v', '-I', path.join(templatesDir(), 'intrinsics')];
+  const args = ['-c', '-std=c++20', '-o', object, '-Xptxas', '-v', '-I', path.join(templatesDir(), 'intrinsics'), '-I', path.join(templatesDir(), 'common')];
   for (const a of GPU_ARCHS) args.push('-gencode', `arch=${a.compute},code=${a.sm}`);
   for (const d of includeDirs) args.push('-I', d);
   args.push(source);
@@ -123,23 +123,23 @@ export interface EmuBuildOptions {
 }
 
 /** g++ -std=c++20 -DLFC_EMU against templates/emu and templates/intrinsics. */
-export function compileEmu(source: string, opts: EmuBuildOptions): { output: string; ms: number } {
+export function compileEmu(source: string | string[], opts: EmuBuildOptions): { output: string; ms: number } {
   const gxx = findTool('g++');
   if (!gxx) throw new ToolMissingError('g++');
   const cudaInc = cudaIncludeDir();
   if (!cudaInc) throw new ToolMissingError('cuda_fp16.h (CUDA include folder)');
   const t = templatesDir();
-  const args = ['-std=c++20', opts.optimize ?? '-O1', '-DLFC_EMU', '-I', path.join(t, 'intrinsics'), '-I', path.join(t, 'emu'), '-I', cudaInc];
+  const args = ['-std=c++20', opts.optimize ?? '-O1', '-DLFC_EMU', '-I', path.join(t, 'intrinsics'), '-I', path.join(t, 'emu'), '-I', path.join(t, 'common'), '-I', cudaInc];
   for (const d of opts.defines ?? []) args.push('-D' + d);
   for (const d of opts.includeDirs ?? []) args.push('-I', d);
   if (opts.shared) args.push('-shared', '-fPIC');
-  args.push('-x', 'c++', source, '-o', opts.output);
+  args.push('-x', 'c++', ...(Array.isArray(source) ? source : [source]), '-o', opts.output);
   const t0 = Date.now();
   try {
     execFileSync(gxx, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     const err = e as { stderr?: string; status?: number };
-    throw new Error(`g++ failed (${err.status}) on ${source}:\n${err.stderr ?? ''}`);
+    throw new Error(`g++ failed (${err.status}) on ${String(source)}:\n${err.stderr ?? ''}`);
   }
   return { output: opts.output, ms: Date.now() - t0 };
 }

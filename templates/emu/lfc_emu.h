@@ -163,7 +163,17 @@ template <class... KArgs, class... Args>
 void launch(dim3 grid, dim3 bdim, size_t smem_bytes, void (*kernel)(KArgs...), Args... args) {
   unsigned n = bdim.x * bdim.y * bdim.z;
   if (n == 0 || n > 1024) { std::fprintf(stderr, "lfc_emu: bad block size %u\n", n); std::exit(3); }
-  std::vector<char> stacks(size_t(n) * LFC_EMU_STACK_BYTES);
+  // One stack pool for the process, grown on demand and never zeroed (a fresh vector per launch
+  // memset 128 MiB each time).
+  static char* pool = nullptr;
+  static size_t pool_threads = 0;
+  if (pool_threads < n) {
+    std::free(pool);
+    pool = static_cast<char*>(std::malloc(size_t(n) * LFC_EMU_STACK_BYTES));
+    if (!pool) { std::fprintf(stderr, "lfc_emu: out of memory for %u fiber stacks\n", n); std::exit(3); }
+    pool_threads = n;
+  }
+  struct { char* data() { return pool; } } stacks;
   for (unsigned bz = 0; bz < grid.z; ++bz)
     for (unsigned by = 0; by < grid.y; ++by)
       for (unsigned bx = 0; bx < grid.x; ++bx) {
@@ -215,6 +225,21 @@ void launch(dim3 grid, dim3 bdim, size_t smem_bytes, void (*kernel)(KArgs...), A
       }
 }
 
+// Launch on a stream: the CUDA runtime shims (lfc_emu_runtime.cpp) set the hook, which records
+// the launch into the graph a capturing stream builds and returns true; otherwise it runs now
+// (every emulated stream is synchronous).
+using LaunchHook = bool (*)(cudaStream_t, std::function<void()>&&);
+inline LaunchHook& launch_hook() {
+  static LaunchHook h = nullptr;
+  return h;
+}
+template <class... KArgs, class... Args>
+void launch_on(cudaStream_t stream, dim3 grid, dim3 bdim, size_t smem_bytes, void (*kernel)(KArgs...), Args... args) {
+  std::function<void()> run = [=] { launch(grid, bdim, smem_bytes, kernel, args...); };
+  if (launch_hook() && launch_hook()(stream, std::move(run))) return;
+  run();
+}
+
 }  // namespace lfc_emu
 
 // ---- CUDA language surface on the CPU ----
@@ -241,6 +266,7 @@ void launch(dim3 grid, dim3 bdim, size_t smem_bytes, void (*kernel)(KArgs...), A
 #define gridDim (lfc_emu::block()->gdim)
 #define warpSize 32
 #define LFC_LAUNCH(kernel, grid, block, smem, ...) lfc_emu::launch((grid), (block), (smem), kernel, __VA_ARGS__)
+#define LFC_LAUNCH_ON(kernel, grid, block, smem, stream, ...) lfc_emu::launch_on((stream), (grid), (block), (smem), kernel, __VA_ARGS__)
 
 inline void __syncthreads() { lfc_emu::wait_barrier(lfc_emu::block()->block_bar, lfc_emu::nthreads(), "__syncthreads"); }
 inline void __syncwarp(unsigned mask = 0xffffffffu) { lfc_emu::warp_sync(mask, "__syncwarp"); }

@@ -17,6 +17,8 @@
 //   cp_async<4|8|16>(smem_dst, gmem_src), cp_async_commit(), cp_async_wait<N>()
 //   LFC_DYNAMIC_SMEM(T, name): declares the dynamic shared memory pointer
 //   LFC_LAUNCH(kernel, grid, block, smem, args...)    host-side launch on either build
+//   LFC_LAUNCH_ON(kernel, grid, block, smem, stream, args...)  the same on a stream (recorded into a
+//     CUDA graph while the stream captures, on both builds)
 //
 // TODO (issue 6 item 1, sm_90a and the rest): mma fp8 e4m3 (sm_89+/sm_90a), wgmma m64nNk16 with
 // shared-memory matrix descriptors and swizzle modes, TMA cp.async.bulk.tensor + tensor maps,
@@ -35,6 +37,7 @@
 #define LFC_DYNAMIC_SMEM(T, name) extern __shared__ __align__(16) unsigned char lfc_dyn_smem_[]; T* name = reinterpret_cast<T*>(lfc_dyn_smem_)
 #define LFC_DEV __device__ __forceinline__
 #define LFC_LAUNCH(kernel, grid, block, smem, ...) kernel<<<(grid), (block), (smem)>>>(__VA_ARGS__)
+#define LFC_LAUNCH_ON(kernel, grid, block, smem, stream, ...) kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__)
 #else
 #error "lfc_intrinsics.cuh: compile with nvcc, or with g++ -DLFC_EMU for the CPU emulator"
 #endif
