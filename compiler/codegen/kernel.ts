@@ -36,10 +36,33 @@ export interface RenderedKernel {
   config: object;
   /** ptxas spills/stack are a build error unless the config allows them. */
   allowSpills?: boolean;
+  /** Bytes of scratch the launch functions need in their Args.workspace (default none). */
+  workspaceBytes?: (limits: WorkspaceLimits) => number;
 }
 
 /** A C++ identifier from arbitrary text (plan buffer names, config keys). */
 export function cIdent(s: string): string {
   const id = s.replace(/[^A-Za-z0-9_]/g, '_');
   return /^[0-9]/.test(id) ? '_' + id : id;
+}
+
+/** What a family's `configFor…(step, ctx)` may look at besides the step. */
+export interface CodegenContext {
+  dtype: ActDType;
+  /** Tuned for which GPU ('all': one config good on both). */
+  target: GpuTarget | 'all';
+  kv: { blockSize: number; kvHeads: number; headDim: number };
+  /** Limits the launcher sizes its buffers for. */
+  limits: WorkspaceLimits;
+}
+
+export interface WorkspaceLimits {
+  /** Tokens one forward may carry (T). */
+  maxTokens: number;
+  /** Sequences one forward may carry (B). */
+  maxSeqs: number;
+  /** Longest context (positions) a sequence may reach. */
+  maxContext: number;
+  /** SMs of the device the workspace is sized for (upper bound over targets). */
+  numSms: number;
 }
