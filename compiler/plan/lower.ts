@@ -234,6 +234,17 @@ class Lowerer {
     const bufs: BufferEntry[] = [...this.buffers].map(([name, features]) => ({ name, features, column: 0 }));
     const arena = planMemory(this.steps, bufs);
     const dtype = this.opts.dtype ?? 'float32';
+    // GEMM operands (linear and logits weights, embedding tables) are stored in the activation
+    // dtype on the GPU (templates/common/lfc_abi.h): round them here, so the reference backend
+    // and the CUDA kernels compute with the same values.
+    if (dtype !== 'float32') {
+      const matrices = new Set<string>();
+      for (const s of this.steps) {
+        if (s.kind === 'linear' || s.kind === 'logits') matrices.add(s.weight);
+        else if (s.kind === 'embedding') matrices.add(s.table);
+      }
+      for (const m of matrices) this.weights.roundTo(m, dtype);
+    }
     const plan: Plan = {
       schema: PLAN_SCHEMA, version: PLAN_VERSION,
       model: {

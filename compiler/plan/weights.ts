@@ -4,7 +4,8 @@
  * embedding table, which lowering transposes back to the same bytes).
  */
 import { writeFileSync } from 'node:fs';
-import type { Tensor } from '../../runtime/tensor.js';
+import { Tensor } from '../../runtime/tensor.js';
+import { storeRounder, type StorageDType } from '../../runtime/kernels/common.js';
 import type { WeightEntry } from '../../runtime/plan.js';
 
 const ALIGN = 64;
@@ -47,6 +48,19 @@ export class WeightTable {
     this.bytes = offset + t.size * 4;
     this.byName.set(name, { entry: { name, source, dtype: 'float32', shape: [...t.shape], offset, bytes: t.size * 4 }, t });
     return name;
+  }
+
+  /**
+   * Replace weight `name` by a copy rounded to `dtype` (values stay fp32 in weights.bin). The CUDA
+   * artifact stores matrices in the activation dtype; rounding them in the plan gives every backend
+   * the same numbers.
+   */
+  roundTo(name: string, dtype: StorageDType): void {
+    const w = this.byName.get(name);
+    if (!w) throw new Error(`unknown weight '${name}'`);
+    const r = storeRounder(dtype);
+    if (!r) return;
+    w.t = Tensor.from('float32', w.t.shape, Array.from(w.t.data as ArrayLike<number>, (x) => r(x)));
   }
 
   entries(): WeightEntry[] { return [...this.byName.values()].map((w) => w.entry); }
