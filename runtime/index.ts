@@ -15,3 +15,4 @@ export type { Backend } from './backends/backend.js';
 export { Scheduler } from './scheduler.js';
 export { KvBlockManager } from './kv/block-manager.js';
 export { Sampler, resolveSamplingParams, type SamplingParams } from './sampling.js';
+export { CudaBackend, loadCudaBackend, type CudaBackendOptions, type CudaStats } from './backends/cuda/index.js';

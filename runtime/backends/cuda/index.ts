@@ -1,0 +1,105 @@
+/**
+ * The CUDA backend: runs a compiled artifact's libmodel.so (or libmodel-emu.so, the same launcher
+ * and kernels built for lfc's CPU emulator) through its C ABI (templates/launcher.cu.hbs), bound
+ * with koffi. Same Backend interface as the reference backend: the engine cannot tell them apart.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import koffi from 'koffi';
+import { validateBatch, type RaggedBatch } from '../../batch.js';
+import { parsePlan, type Plan } from '../../plan.js';
+import type { Backend } from '../backend.js';
+import type { CudaBackendOptions } from './options.js';
+
+export type { CudaBackendOptions } from './options.js';
+
+interface Abi {
+  create: (weights: string, device: number, numBlocks: number, maxTokens: number, maxSeqs: number, graphs: number) => unknown;
+  forward: (...args: unknown[]) => number;
+  copyBlocks: (m: unknown, pairs: Int32Array, n: number) => number;
+  stats: (m: unknown, out: BigInt64Array, n: number) => number;
+  destroy: (m: unknown) => void;
+  lastError: () => string;
+}
+
+const libs = new Map<string, Abi>();
+
+function bind(file: string): Abi {
+  let abi = libs.get(file);
+  if (abi) return abi;
+  const lib = koffi.load(file);
+  abi = {
+    create: lib.func('void* lfc_create(const char*, int, int, int, int, int)'),
+    forward: lib.func('int lfc_forward(void*, int, int, int, int, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, float*)'),
+    copyBlocks: lib.func('int lfc_copy_blocks(void*, const int32_t*, int)'),
+    stats: lib.func('int lfc_stats(void*, int64_t*, int)'),
+    destroy: lib.func('void lfc_destroy(void*)'),
+    lastError: lib.func('const char* lfc_last_error()'),
+  };
+  libs.set(file, abi);
+  return abi;
+}
+
+export interface CudaStats { forwards: number; graphReplays: number; graphCaptures: number; eagerForwards: number; workspaceBytes: number; numSms: number }
+
+export class CudaBackend implements Backend {
+  readonly numBlocks: number;
+  readonly maxTokens: number;
+  readonly maxSeqs: number;
+  private handle: unknown;
+  private readonly abi: Abi;
+
+  constructor(readonly plan: Plan, readonly library: string, weightsPath: string, opts: CudaBackendOptions = {}) {
+    this.numBlocks = opts.numBlocks ?? Math.ceil((4 * plan.model.maxPositions) / plan.kv.blockSize);
+    this.maxTokens = opts.maxTokens ?? 512;
+    this.maxSeqs = opts.maxSeqs ?? 64;
+    if (!existsSync(library)) throw new Error(`${library} does not exist: build it with lfc compile --target ${opts.emulator ? 'emu' : 'h100|a100|all'}`);
+    this.abi = bind(library);
+    this.handle = this.abi.create(weightsPath, opts.device ?? 0, this.numBlocks, this.maxTokens, this.maxSeqs, opts.cudaGraphs === false ? 0 : 1);
+    if (!this.handle) throw new Error(`lfc_create (${path.basename(library)}): ${this.abi.lastError()}`);
+  }
+
+  forward(batch: RaggedBatch): Float32Array {
+    if (!this.handle) throw new Error('CUDA backend is closed');
+    const T = batch.tokens.length, B = batch.seqStarts.length - 1, L = batch.logitIndices.length;
+    if (T > this.maxTokens) throw new Error(`batch has ${T} tokens; this backend was sized for ${this.maxTokens}`);
+    if (B > this.maxSeqs) throw new Error(`batch has ${B} sequences; this backend was sized for ${this.maxSeqs}`);
+    validateBatch(batch, this.plan.kv.blockSize, this.numBlocks, this.plan.model.vocab);
+    for (const p of batch.positions) {
+      if (p >= this.plan.model.maxPositions) throw new Error(`position ${p} is beyond the model's ${this.plan.model.maxPositions} positions`);
+    }
+    const out = new Float32Array(L * this.plan.model.vocab);
+    const rc = this.abi.forward(this.handle, T, B, L, batch.maxBlocksPerSeq, batch.tokens, batch.positions, batch.seqStarts, batch.contextLens,
+      batch.blockTables, batch.slotMapping, batch.logitIndices, out);
+    if (rc !== 0) throw new Error(`lfc_forward: ${this.abi.lastError()}`);
+    return out;
+  }
+
+  copyBlocks(pairs: readonly (readonly [number, number])[]): void {
+    if (!pairs.length) return;
+    const flat = new Int32Array(pairs.flatMap(([s, d]) => [s, d]));
+    if (this.abi.copyBlocks(this.handle, flat, pairs.length) !== 0) throw new Error(`lfc_copy_blocks: ${this.abi.lastError()}`);
+  }
+
+  stats(): CudaStats {
+    const o = new BigInt64Array(6);
+    this.abi.stats(this.handle, o, 6);
+    const n = Array.from(o, Number);
+    return { forwards: n[0], graphReplays: n[1], graphCaptures: n[2], eagerForwards: n[3], workspaceBytes: n[4], numSms: n[5] };
+  }
+
+  /** Free the device memory now (otherwise it lives until the process exits). */
+  close(): void {
+    if (this.handle) this.abi.destroy(this.handle);
+    this.handle = null;
+  }
+}
+
+/** Load artifact folder `dir` (plan.json, weights.bin, libmodel.so / libmodel-emu.so) on the CUDA backend. */
+export function loadCudaBackend(dir: string, options: CudaBackendOptions = {}): CudaBackend {
+  const planFile = path.join(dir, 'plan.json');
+  if (!existsSync(planFile)) throw new Error(`${dir} has no plan.json: is it an lfc artifact?`);
+  const plan = parsePlan(readFileSync(planFile, 'utf8'), planFile);
+  const lib = path.join(dir, options.emulator ? 'libmodel-emu.so' : 'libmodel.so');
+  return new CudaBackend(plan, lib, path.join(dir, 'weights.bin'), options);
+}
