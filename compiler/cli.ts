@@ -11,6 +11,8 @@ import { importModelFile } from './onnx/import.js';
 import { formatSummary, summarize } from './inspect.js';
 import { runDataDir } from './run-data.js';
 import { compileModel, formatReport, writeArtifact } from './compile.js';
+import type { BuildTarget } from './cuda-artifact.js';
+import type { Backend } from '../runtime/backends/backend.js';
 import { parseQuantizeKind } from './passes/quantize.js';
 import { interpreterOracle, verifyPlan } from './verify.js';
 import { ortOracle } from './ort-oracle.js';
@@ -85,15 +87,18 @@ function positiveInt(flag: string) {
   };
 }
 
-const dtypeOption = () => new Option('--dtype <dtype>', 'activation storage dtype').choices(['fp32', 'fp16', 'bf16']).default('fp32');
+const dtypeOption = (def = 'fp32') => new Option('--dtype <dtype>', 'activation storage dtype').choices(['fp32', 'fp16', 'bf16']).default(def);
 const DTYPES = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' } as const;
 
 program.command('compile')
   .description('compile an ONNX decoder into a plan (plan.json, weights.bin, fusion report)')
   .argument('<model>', 'path to a .onnx file')
   .option('-o, --out <dir>', 'output folder (default generated/<model name>)')
-  .addOption(new Option('--emit <what>', 'what to write').choices(['plan']).default('plan'))
-  .addOption(dtypeOption())
+  .addOption(new Option('--emit <what>', "'all': plan + CUDA sources + build; 'cuda': plan + CUDA sources, no build; 'plan': plan only").choices(['all', 'cuda', 'plan']).default('all'))
+  .addOption(new Option('--target <gpu>', "GPU to build for: a100 (sm_80), h100 (sm_90a), all (both), or emu (lfc's CPU emulator: libmodel-emu.so)").choices(['a100', 'h100', 'all', 'emu']).default('all'))
+  .addOption(new Option('--max-tokens <n>', 'most tokens one forward may carry (sizes the CUDA workspace)').default(512).argParser(positiveInt('--max-tokens')))
+  .addOption(new Option('--max-seqs <n>', 'most sequences one forward may carry').default(64).argParser(positiveInt('--max-seqs')))
+  .addOption(dtypeOption('bf16'))
   .addOption(new Option('--block-size <n>', 'KV cache block size in tokens').default(16).argParser(positiveInt('--block-size')))
   .addOption(new Option('--max-positions <n>', 'positions the rope/position tables cover (default: the model\'s, else 2048)').argParser(positiveInt('--max-positions')))
   .option('--dump-after <pass>', "print the graph after a pass ('import', a pass name, or 'all')")
@@ -104,9 +109,10 @@ program.command('compile')
   .addOption(new Option('--group-size <n>', 'int4 group size along K').default(128).argParser(positiveInt('--group-size')))
   .option('--exclude <names>', 'comma-separated weight names/sources to keep fp32 (logits and embeddings always stay fp32)')
   .addHelpText('after', '\nExample:\n  $ lfc compile models/coder.onnx -o generated/coder --dump-after fuse-attention\n  $ lfc compile models/coder.onnx --quantize int4 --group-size 128')
-  .action((model: string, opts: { out?: string; dtype: keyof typeof DTYPES; blockSize: number; maxPositions?: number; dumpAfter?: string; json?: boolean; quiet?: boolean; quantize?: string; calibration?: string; groupSize: number; exclude?: string }) => {
+  .action(async (model: string, opts: { out?: string; emit: 'all' | 'cuda' | 'plan'; target: BuildTarget; maxTokens: number; maxSeqs: number; dtype: keyof typeof DTYPES; blockSize: number; maxPositions?: number; dumpAfter?: string; json?: boolean; quiet?: boolean; quantize?: string; calibration?: string; groupSize: number; exclude?: string }) => {
     const progress = (m: string) => { if (!opts.quiet && !opts.json) console.error(`[lfc] ${m}`); };
     if (opts.quantize) parseQuantizeKind(opts.quantize);
+    if (opts.emit !== 'plan' && opts.dtype === 'fp32') throw new Error(`--dtype fp32: the CUDA artifact stores activations in bf16 or fp16; use --dtype bf16|fp16, or --emit plan for an fp32 plan`);
     const r = compileModel(model, {
       quantize: opts.quantize ? { kind: opts.quantize, calibration: opts.calibration, groupSize: opts.groupSize, exclude: opts.exclude?.split(',') } : undefined,
       dtype: DTYPES[opts.dtype], blockSize: opts.blockSize, maxPositions: opts.maxPositions, dumpAfter: opts.dumpAfter,
@@ -118,6 +124,11 @@ program.command('compile')
     const dir = opts.out ?? join('generated', basename(model).replace(/\.onnx$/, ''));
     const files = writeArtifact(r, dir, model);
     progress(`wrote ${files.join(', ')}`);
+    if (opts.emit === 'plan') return;
+    const { buildCudaArtifact } = await import('./cuda-artifact.js');
+    const c = await buildCudaArtifact(r.plan!, dir, { target: opts.target, maxTokens: opts.maxTokens, maxSeqs: opts.maxSeqs, noBuild: opts.emit === 'cuda', onProgress: progress });
+    for (const n of c.notes) console.error(`[lfc] ${n}`);
+    progress(`wrote ${c.files.length} CUDA artifact files (kernels/, launcher.cu${c.library ? `, ${basename(c.library)}` : ''}, report.md)`);
   });
 
 program.command('verify')
@@ -128,11 +139,24 @@ program.command('verify')
   .addOption(new Option('--cases <n>', 'random batch compositions').default(4).argParser(positiveInt('--cases')))
   .addOption(new Option('--atol <a>', 'max abs error on logits (defaults: fp32 1e-4, fp16 5e-2, bf16 3e-1)').argParser(nonNegative('--atol')))
   .option('--oracle <which>', "'onnxruntime' (default when installed) or 'interpreter'")
+  .addOption(new Option('--backend <b>', "backend under test: reference, or emu (the CUDA artifact built for lfc's CPU emulator; needs --dtype bf16|fp16)").choices(['reference', 'emu']).default('reference'))
   .option('--json', 'machine-readable output')
-  .addHelpText('after', '\nExit: 0 within tolerance, 1 beyond, 2 error.')
-  .action(async (model: string, opts: { dtype: keyof typeof DTYPES; seed: number; cases: number; atol?: number; oracle?: string; json?: boolean }) => {
-    const r = compileModel(model, { dtype: DTYPES[opts.dtype], onProgress: (m) => { if (!opts.json) console.error(`[lfc] ${m}`); } });
+  .addHelpText('after', '\nExit: 0 within tolerance, 1 beyond, 2 error.\nExample:\n  $ lfc verify models/coder.onnx --backend emu --dtype bf16 --cases 2')
+  .action(async (model: string, opts: { dtype: keyof typeof DTYPES; seed: number; cases: number; atol?: number; oracle?: string; backend: 'reference' | 'emu'; json?: boolean }) => {
+    const progress = (m: string) => { if (!opts.json) console.error(`[lfc] ${m}`); };
+    if (opts.backend === 'emu' && opts.dtype === 'fp32') throw new Error('--backend emu: the CUDA artifact needs --dtype bf16 or fp16');
+    const r = compileModel(model, { dtype: DTYPES[opts.dtype], onProgress: progress });
     if (r.error) { console.log(formatReport(r)); process.exitCode = EXIT_ERROR; return; }
+    let makeBackend: (() => Backend) | undefined;
+    if (opts.backend === 'emu') {
+      const { buildCudaArtifact } = await import('./cuda-artifact.js');
+      const { CudaBackend } = await import('../runtime/backends/cuda/index.js');
+      const dir = join('generated', '.cache', `verify-emu-${basename(model, '.onnx')}-${opts.dtype}`);
+      writeArtifact(r, dir, model);
+      const c = await buildCudaArtifact(r.plan!, dir, { target: 'emu', maxTokens: 256, maxSeqs: 8, onProgress: progress });
+      if (!c.library) throw new Error(`--backend emu: ${c.notes.join('; ')}`);
+      makeBackend = () => new CudaBackend(r.plan!, c.library!, join(dir, 'weights.bin'), { numBlocks: 64, maxTokens: 256, maxSeqs: 8 });
+    }
     let oracle = opts.oracle === 'interpreter' ? undefined : await ortOracle(model, r.original);
     if (!oracle && opts.oracle === 'onnxruntime') throw new Error('--oracle onnxruntime: onnxruntime-node is not installed');
     const which = oracle ? 'onnxruntime' : 'lfc interpreter';
@@ -141,7 +165,7 @@ program.command('verify')
     // every stored activation, which on logits of magnitude ~10 costs ~1e-2 and ~1e-1.
     const atol = opts.atol ?? { fp32: 1e-4, fp16: 5e-2, bf16: 3e-1 }[opts.dtype];
     const cases = await verifyPlan(r.plan!, r.weights!.pack(), {
-      seed: opts.seed, cases: opts.cases, atol, oracle,
+      seed: opts.seed, cases: opts.cases, atol, oracle, makeBackend,
       onCase: (c) => { if (!opts.json) console.log(`${c.name}: ${c.sequences} sequences, ${c.tokens} tokens in ${c.steps} steps: max abs ${c.maxAbsError.toExponential(2)}, max rel ${c.maxRelError.toExponential(2)} ${c.ok ? 'ok' : 'FAIL'}`); },
     });
     if (opts.json) console.log(JSON.stringify({ oracle: which, atol, cases }, null, 2));
@@ -149,18 +173,27 @@ program.command('verify')
     if (cases.some((c) => !c.ok)) process.exitCode = EXIT_MISMATCH;
   });
 
-/** An artifact folder for ARTIFACT: a compiled folder, or an .onnx compiled once and cached by content hash. */
-function resolveArtifact(artifact: string | undefined, progress: (m: string) => void): string {
+/**
+ * An artifact folder for ARTIFACT: a compiled folder, or an .onnx compiled once and cached by content
+ * hash (fp32 plan for the reference backend; bf16 with libmodel.so / libmodel-emu.so for cuda / emu).
+ */
+async function resolveArtifact(artifact: string | undefined, progress: (m: string) => void, backend: 'reference' | 'cuda' | 'emu' = 'reference'): Promise<string> {
   const model = artifact ?? DEFAULT_MODEL;
   if (existsSync(join(model, 'plan.json'))) return model;
   if (!model.endsWith('.onnx')) throw new Error(`'${model}' is neither an artifact folder (with plan.json) nor an .onnx file`);
-  const hash = createHash('sha256').update(readFileSync(model)).update('lfc-plan-v1').digest('hex').slice(0, 16);
-  const dir = join('generated', '.cache', `${basename(model, '.onnx')}-${hash}`);
-  if (existsSync(join(dir, 'plan.json'))) return dir;
+  const hash = createHash('sha256').update(readFileSync(model)).update('lfc-plan-v1').update(backend === 'reference' ? '' : `cuda-${backend}`).digest('hex').slice(0, 16);
+  const dir = join('generated', '.cache', `${basename(model, '.onnx')}-${backend === 'reference' ? '' : backend + '-'}${hash}`);
+  const lib = backend === 'cuda' ? 'libmodel.so' : backend === 'emu' ? 'libmodel-emu.so' : 'plan.json';
+  if (existsSync(join(dir, 'plan.json')) && existsSync(join(dir, lib))) return dir;
   progress(`compiling ${model} (first use; cached in ${dir})`);
-  const r = compileModel(model, { onProgress: progress });
+  const r = compileModel(model, { onProgress: progress, dtype: backend === 'reference' ? 'float32' : 'bfloat16' });
   if (r.error) throw new Error(`${model} cannot be compiled:\n${formatReport(r)}`);
   writeArtifact(r, dir, model);
+  if (backend !== 'reference') {
+    const { buildCudaArtifact } = await import('./cuda-artifact.js');
+    const c = await buildCudaArtifact(r.plan!, dir, { target: backend === 'emu' ? 'emu' : 'all', onProgress: progress });
+    if (!c.library) throw new Error(`${model}: the ${backend} backend needs ${lib}, which was not built: ${c.notes.join('; ')}`);
+  }
   return dir;
 }
 
@@ -178,7 +211,7 @@ function specFlags(c: Command): Command {
 async function specFromFlags(opts: { draft?: string; ngram?: number; specK: number; specMaxBatchTokens: number }, progress: (m: string) => void) {
   if (opts.draft === undefined && opts.ngram === undefined) return undefined;
   const { specOptions } = await import('../runtime/spec/index.js');
-  return specOptions({ draftDir: opts.draft === undefined ? undefined : resolveArtifact(opts.draft, progress), ngram: opts.ngram, k: opts.specK, maxBatchTokens: opts.specMaxBatchTokens });
+  return specOptions({ draftDir: opts.draft === undefined ? undefined : await resolveArtifact(opts.draft, progress), ngram: opts.ngram, k: opts.specK, maxBatchTokens: opts.specMaxBatchTokens });
 }
 
 specFlags(program.command('generate')
@@ -192,15 +225,15 @@ specFlags(program.command('generate')
   .addOption(new Option('--seed <s>', 'sampling seed').default(0).argParser(nonNegative('--seed')))
   .option('--stop <text...>', 'stop strings')
   .option('--no-stream', 'print the completion at the end instead of as it is generated')
-  .addOption(new Option('--backend <b>', 'execution backend').choices(['reference']).default('reference'))
+  .addOption(new Option('--backend <b>', "execution backend: reference (TypeScript kernels), cuda (libmodel.so), emu (libmodel-emu.so on lfc's CPU emulator)").choices(['reference', 'cuda', 'emu']).default('reference'))
   .option('--json', 'print tokens, timings and usage as JSON'))
   .addHelpText('after', '\nExamples:\n  $ lfc generate "def fibonacci(n):"\n  $ lfc generate generated/coder "import os" --max-tokens 128 --temperature 0.8 --seed 7\n  $ lfc generate "def f(x):" --draft models/coder-draft.onnx --spec-k 4')
-  .action(async (a: string | undefined, b: string | undefined, opts: { maxTokens: number; temperature: number; topP?: number; topK?: number; seed: number; stop?: string[]; stream: boolean; backend: 'reference'; json?: boolean; draft?: string; ngram?: number; specK: number; specMaxBatchTokens: number }) => {
+  .action(async (a: string | undefined, b: string | undefined, opts: { maxTokens: number; temperature: number; topP?: number; topK?: number; seed: number; stop?: string[]; stream: boolean; backend: 'reference' | 'cuda' | 'emu'; json?: boolean; draft?: string; ngram?: number; specK: number; specMaxBatchTokens: number }) => {
     const [artifact, prompt] = b === undefined ? [undefined, a] : [a, b];
     if (prompt === undefined) throw new Error('generate: a prompt is required (lfc generate [ARTIFACT] "prompt")');
     const progress = (m: string) => { if (!opts.json) console.error(`[lfc] ${m}`); };
     const { Engine } = await import('../runtime/engine.js');
-    const dir = resolveArtifact(artifact, progress), speculative = await specFromFlags(opts, progress);
+    const dir = await resolveArtifact(artifact, progress, opts.backend), speculative = await specFromFlags(opts, progress);
     const engine = Engine.load(dir, { backend: opts.backend, ...(speculative ? { speculative } : {}) });
     const stream = engine.stream(prompt, {
       max_tokens: opts.maxTokens, temperature: opts.temperature, seed: opts.seed, stop: opts.stop,
@@ -240,14 +273,14 @@ specFlags(program.command('serve')
   .addOption(new Option('--scheduler <policy>', "batching policy ('static' only as a benchmark baseline)").choices(['continuous', 'static']).default('continuous'))
   .addOption(new Option('--max-seqs <n>', 'sequences per step').default(16).argParser(positiveInt('--max-seqs')))
   .addOption(new Option('--max-batched-tokens <n>', 'tokens per step').default(256).argParser(positiveInt('--max-batched-tokens')))
-  .addOption(new Option('--backend <b>', 'execution backend').choices(['reference']).default('reference')))
+  .addOption(new Option('--backend <b>', "execution backend: reference (TypeScript kernels), cuda (libmodel.so), emu (libmodel-emu.so on lfc's CPU emulator)").choices(['reference', 'cuda', 'emu']).default('reference')))
   .addHelpText('after', '\nExamples:\n  $ lfc serve --port 8000\n  $ curl localhost:8000/v1/completions -H "Content-Type: application/json" -d \'{"prompt": "def f(x):", "max_tokens": 32}\'')
-  .action(async (artifact: string | undefined, opts: { port: number; host: string; apiKey?: string; modelName?: string; chatTemplate?: string; scheduler: 'continuous' | 'static'; maxSeqs: number; maxBatchedTokens: number; backend: 'reference'; draft?: string; ngram?: number; specK: number; specMaxBatchTokens: number }) => {
+  .action(async (artifact: string | undefined, opts: { port: number; host: string; apiKey?: string; modelName?: string; chatTemplate?: string; scheduler: 'continuous' | 'static'; maxSeqs: number; maxBatchedTokens: number; backend: 'reference' | 'cuda' | 'emu'; draft?: string; ngram?: number; specK: number; specMaxBatchTokens: number }) => {
     const progress = (m: string) => console.error(`[lfc] ${m}`);
     const { Engine } = await import('../runtime/engine.js');
     const { serve, jinjaChatTemplate } = await import('../runtime/server/index.js');
     const chatTemplate = opts.chatTemplate === undefined ? undefined : jinjaChatTemplate(readFileSync(opts.chatTemplate, 'utf8'));
-    const dir = resolveArtifact(artifact, progress);
+    const dir = await resolveArtifact(artifact, progress, opts.backend);
     const speculative = await specFromFlags(opts, progress);
     const engine = Engine.load(dir, { backend: opts.backend, policy: opts.scheduler, maxSeqs: opts.maxSeqs, maxBatchedTokens: opts.maxBatchedTokens, maxTokens: opts.maxBatchedTokens, ...(speculative ? { speculative } : {}) });
     const modelName = opts.modelName ?? basename(artifact ? artifact.replace(/\/+$/, '') : DEFAULT_MODEL).replace(/\.onnx$/, '');

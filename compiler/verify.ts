@@ -9,6 +9,7 @@
  */
 import type { RaggedBatch } from '../runtime/batch.js';
 import { ReferenceBackend } from '../runtime/backends/reference.js';
+import type { Backend } from '../runtime/backends/backend.js';
 import type { Plan } from '../runtime/plan.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { Graph } from './ir/graph.js';
@@ -31,6 +32,8 @@ export interface VerifyOptions {
   /** Full-sequence logits of the original graph for one token sequence: [len, V]. */
   oracle: (tokens: number[]) => Promise<Float32Array>;
   onCase?: (c: VerifyCase) => void;
+  /** The backend under test, fresh per case (default: the reference backend; needs ≥ 64 KV blocks, 256 tokens). */
+  makeBackend?: () => Backend;
 }
 
 function rng(seed: number): () => number {
@@ -72,7 +75,7 @@ export async function verifyPlan(plan: Plan, weights: Uint8Array, opts: VerifyOp
   const results: VerifyCase[] = [];
   const nCases = opts.cases ?? 4;
   for (let c = 0; c < nCases; c++) {
-    const backend = new ReferenceBackend(plan, weights, { numBlocks: 64, maxTokens: 256 });
+    const backend = opts.makeBackend?.() ?? new ReferenceBackend(plan, weights, { numBlocks: 64, maxTokens: 256 });
     const free = Array.from({ length: backend.numBlocks }, (_, i) => i).sort(() => r() - 0.5);
     const nSeq = 1 + Math.floor(r() * 4);
     const seqs: SeqState[] = Array.from({ length: nSeq }, () => ({

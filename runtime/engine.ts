@@ -10,6 +10,7 @@
  */
 import type { Backend } from './backends/backend.js';
 import { ReferenceBackend } from './backends/reference.js';
+import { loadCudaBackend } from './backends/cuda/index.js';
 import { loadArtifact } from './artifact.js';
 import { resolveSamplingParams, Sampler, type ResolvedSampling, type SamplingParams } from './sampling.js';
 import { Scheduler, type FinishReason, type SchedulerPolicy, type Sequence } from './scheduler.js';
@@ -17,7 +18,8 @@ import { ByteTokenizer, HfTokenizer, type Tokenizer } from './tokenizer.js';
 import { SpecDecoder, type SpecOptions } from './spec/spec-decoder.js';
 
 export interface EngineOptions {
-  backend?: 'reference';
+  /** 'reference': the TypeScript kernels; 'cuda': libmodel.so on the GPU; 'emu': libmodel-emu.so (the same CUDA artifact on lfc's CPU emulator). */
+  backend?: 'reference' | 'cuda' | 'emu';
   maxBatchedTokens?: number;
   maxSeqs?: number;
   numBlocks?: number;
@@ -104,8 +106,13 @@ export class Engine {
 
   /** Load a compiled artifact folder onto a backend. */
   static load(dir: string, opts: EngineOptions & { numBlocks?: number; maxTokens?: number } = {}): Engine {
+    const kind = opts.backend ?? 'reference';
+    if (kind === 'cuda' || kind === 'emu') {
+      const backend = loadCudaBackend(dir, { emulator: kind === 'emu', numBlocks: opts.numBlocks, maxTokens: opts.maxTokens ?? 256, maxSeqs: opts.maxSeqs ?? 64 });
+      return new Engine(backend, { ...opts, tokenizer: opts.tokenizer ?? HfTokenizer.fromDir(dir, backend.plan.model.vocab) });
+    }
+    if (kind !== 'reference') throw new Error(`unknown backend '${String(kind)}' (reference, cuda or emu)`);
     const { plan, weights } = loadArtifact(dir);
-    if ((opts.backend ?? 'reference') !== 'reference') throw new Error(`backend '${opts.backend}' is not available in this build`);
     const backend = new ReferenceBackend(plan, weights, { numBlocks: opts.numBlocks, maxTokens: opts.maxTokens ?? 256 });
     return new Engine(backend, { ...opts, tokenizer: opts.tokenizer ?? HfTokenizer.fromDir(dir, plan.model.vocab) });
   }

@@ -1,0 +1,92 @@
+/**
+ * The CUDA half of `lfc compile`: after writeArtifact (plan.json, weights.bin), render each step's
+ * kernel unit, write kernels/*.cu and launcher.cu, build libmodel.so with nvcc (or
+ * libmodel-emu.so for the CPU emulator), and write report.md. Without nvcc every source is still
+ * written and the result says, loudly, that nothing was built.
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Plan } from '../runtime/plan.js';
+import { buildEmuLibrary, buildGpuLibrary, writeCudaSources, type UnitReport } from './build/artifact-build.js';
+import { findTool } from './build/cuda-build.js';
+import { kernelFor } from './codegen/families/index.js';
+import type { GpuTarget } from './codegen/kernel.js';
+import { generateCudaSources, type CudaSources } from './codegen/launcher.js';
+
+export type BuildTarget = GpuTarget | 'all' | 'emu';
+
+export interface CudaArtifactOptions {
+  target: BuildTarget;
+  maxTokens?: number;
+  maxSeqs?: number;
+  /** Write sources only. */
+  noBuild?: boolean;
+  onProgress?: (m: string) => void;
+}
+
+export interface CudaArtifactResult {
+  sources: CudaSources;
+  files: string[];
+  /** The library built, if any. */
+  library?: string;
+  units?: UnitReport[];
+  /** Lines for the user: what was and was not built, and why. */
+  notes: string[];
+}
+
+export async function buildCudaArtifact(plan: Plan, dir: string, opts: CudaArtifactOptions): Promise<CudaArtifactResult> {
+  const progress = opts.onProgress ?? (() => {});
+  const gpuTarget = opts.target === 'emu' ? 'all' : opts.target;
+  const sources = generateCudaSources(plan, { target: gpuTarget, maxTokens: opts.maxTokens, maxSeqs: opts.maxSeqs, kernelFor });
+  progress(`rendered ${sources.kernels.length} kernel units for ${plan.steps.length} steps (${[...new Set(sources.kernels.map((k) => k.family))].join(', ')})`);
+  const written = writeCudaSources(dir, sources);
+  const files = [...written.kernels, written.launcher];
+  const notes: string[] = [];
+  let library: string | undefined;
+  let units: UnitReport[] | undefined;
+  if (opts.noBuild) {
+    notes.push('sources written; nothing built (--no-build)');
+  } else if (opts.target === 'emu') {
+    if (!findTool('g++')) {
+      notes.push('!!! g++ not found: libmodel-emu.so was NOT built (sources are written) !!!');
+    } else {
+      const r = await buildEmuLibrary(dir, sources, { onProgress: progress });
+      library = r.library;
+      notes.push(`built ${path.basename(r.library)} for lfc's CPU emulator in ${(r.ms / 1000).toFixed(1)} s${r.cached ? ' (objects cached)' : ''}`);
+    }
+  } else if (!findTool('nvcc')) {
+    notes.push('!!! nvcc not found: libmodel.so was NOT built; kernels/*.cu and launcher.cu are written. Install the CUDA toolkit and rerun, or use --target emu !!!');
+  } else {
+    const r = await buildGpuLibrary(dir, sources, { target: gpuTarget, onProgress: progress });
+    library = r.library;
+    units = r.units;
+    notes.push(`built ${path.basename(r.library)} for ${r.archs.join(' + ')} in ${(r.ms / 1000).toFixed(1)} s`);
+  }
+  if (library) files.push(library);
+  const report = path.join(dir, 'report.md');
+  writeFileSync(report, reportMarkdown(plan, sources, units, notes));
+  files.push(report);
+  return { sources, files, library, units, notes };
+}
+
+function reportMarkdown(plan: Plan, src: CudaSources, units: UnitReport[] | undefined, notes: string[]): string {
+  const L: string[] = [];
+  L.push(`# ${plan.model.name}: CUDA artifact`, '');
+  L.push('> The CUDA path is compiled and checked on lfc\'s CPU emulator; it has not yet been run on a GPU.', '');
+  for (const n of notes) L.push(`- ${n}`);
+  L.push('', `Plan: ${plan.steps.length} steps, activations ${plan.dtype}, KV cache [blocks, ${plan.kv.blockSize}, ${plan.kv.kvHeads}, ${plan.kv.headDim}] × ${plan.kv.layers} layers; ` +
+    `limits ${src.limits.maxTokens} tokens / ${src.limits.maxSeqs} sequences per forward; workspace ${src.workspaceBytes} bytes.`, '');
+  L.push('## Kernel units', '', '| unit | family | steps | config |', '|---|---|---|---|');
+  for (const k of src.kernels) {
+    const steps = src.stepKernel.map((n, i) => (n === k.name ? i : -1)).filter((i) => i >= 0);
+    L.push(`| ${k.name} | ${k.family} | ${steps.length} | \`${JSON.stringify(k.config)}\` |`);
+  }
+  if (units) {
+    L.push('', '## ptxas resources', '', '| unit | kernel | arch | registers | smem (B) | stack (B) | spills (B) |', '|---|---|---|---|---|---|---|');
+    for (const u of units) for (const k of u.ptxas) {
+      const warn = k.spillStores + k.spillLoads + k.stackBytes > 0 ? ' ⚠' : '';
+      L.push(`| ${u.unit} | ${k.kernel} | ${k.arch} | ${k.registers} | ${k.sharedBytes} | ${k.stackBytes} | ${k.spillStores + k.spillLoads}${warn} |`);
+    }
+  }
+  return L.join('\n') + '\n';
+}
