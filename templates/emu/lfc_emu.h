@@ -8,10 +8,21 @@
 // (e.g. __syncthreads inside divergent code) and aborts with where each thread waits.
 // Because one OS thread runs everything, atomics are plain read-modify-writes.
 //
-// Not emulated yet (issue 6 items 3-5): race checker per barrier epoch, bounds checks of
-// global/static shared accesses (only the dynamic shared arena has lfc_emu::smem_check),
-// memory-ordering effects (fences are no-ops), exited threads counting as arrived at a barrier
-// (here they deadlock, which CUDA calls undefined anyway), the CUDA runtime API host shims.
+// Checkers (issue 6 item 3), on by default (LFC_EMU_RACECHECK=0 turns the race checker off):
+//  - shared-memory races on the dynamic shared arena, per barrier epoch (an epoch ends when a
+//    __syncthreads or named barrier releases): every fiber's run slice is diffed against a
+//    snapshot, so each changed byte gets its writer; two warps writing a byte in one epoch, or a
+//    warp writing a byte another warp read with ldmatrix in that epoch (or the reverse), is
+//    reported with kernel, call site, threads and offset. Intra-warp conflicts are not reported
+//    (warp-synchronous code may legally rely on them); writes that store the value already
+//    there are invisible to the diff; static __shared__ arrays are not tracked.
+//  - global memory: cudaMalloc (lfc_emu_runtime.cpp) ends every allocation at a guard page, so an
+//    access past the end faults and is reported with kernel, block and thread.
+//  - scheduling: LFC_EMU_SCHEDULE=forward|reverse|shuffle picks the order fibers run in each
+//    round; a kernel whose output changes with it has a race the diff cannot see (a missing
+//    barrier before a read). Tests run kernels under two orders and compare.
+// Not emulated: memory-ordering effects (fences are no-ops), exited threads counting as arrived
+// at a barrier (here they deadlock, which CUDA calls undefined anyway).
 #pragma once
 #include <ucontext.h>
 #include <cstdint>
@@ -19,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <source_location>
 #include <vector>
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
@@ -63,7 +75,14 @@ struct Fiber {
 };
 
 struct Block {
+  const char* kernel = "?";
   dim3 bid, bdim, gdim;
+  uint64_t epoch = 0;                 // barrier epoch (race checker)
+  std::vector<unsigned char> snap;    // smem at the start of the running slice
+  std::vector<uint32_t> writer;       // per smem byte: writing thread + 1 (0: none)
+  std::vector<uint64_t> wepoch;       // ... and its epoch
+  std::vector<uint32_t> reader;       // per smem byte: last ldmatrix reader thread + 1
+  std::vector<uint64_t> repoch;
   std::vector<Fiber> fibers;
   std::vector<Warp> warps;
   Barrier block_bar;
@@ -80,6 +99,27 @@ inline Block*& block() {
   return b;
 }
 inline Fiber& self() { return block()->fibers[block()->cur]; }
+
+// Settings from the environment, read once.
+struct Settings {
+  bool racecheck = true;
+  int schedule = 0;  // 0 forward, 1 reverse, 2 shuffle
+  Settings() {
+    const char* r = std::getenv("LFC_EMU_RACECHECK");
+    racecheck = !(r && r[0] == '0');
+    const char* o = std::getenv("LFC_EMU_SCHEDULE");
+    if (o && std::strcmp(o, "reverse") == 0) schedule = 1;
+    else if (o && std::strcmp(o, "shuffle") == 0) schedule = 2;
+  }
+};
+inline const Settings& settings() {
+  static Settings s;
+  return s;
+}
+inline const char*& kernel_name() {
+  static const char* n = "?";
+  return n;
+}
 inline unsigned nthreads() { const Block* b = block(); return b->bdim.x * b->bdim.y * b->bdim.z; }
 
 [[noreturn]] inline void fail(const char* what) {
@@ -102,6 +142,10 @@ inline void wait_barrier(Barrier& bar, unsigned count, const char* what) {
   if (++bar.arrived == count) {
     bar.arrived = 0;
     bar.gen++;
+    if (&bar == &b->block_bar || (&bar >= b->named && &bar < b->named + 16)) {
+      b->epoch++;
+      yield();  // end this slice at the epoch boundary (the race checker's diff is per slice)
+    }
     return;
   }
   self().waiting_on = what;
@@ -158,6 +202,49 @@ inline void smem_check(const void* p, size_t bytes) {
   if (q < base || q + bytes > base + block()->smem.size()) fail("dynamic shared memory access out of bounds");
 }
 
+[[noreturn]] inline void race(const char* what, size_t offset, uint32_t other, uint32_t me, const char* where) {
+  const Block* b = block();
+  std::fprintf(stderr,
+               "lfc_emu: shared-memory race in kernel %s, block %u,%u,%u: %s at dynamic smem offset %zu by thread %u (warp %u)%s%s; "
+               "thread %u (warp %u) touched it in the same barrier epoch %llu\n",
+               b->kernel, b->bid.x, b->bid.y, b->bid.z, what, offset, me, me / 32, where ? " at " : "", where ? where : "", other,
+               other / 32, (unsigned long long)b->epoch);
+  std::exit(3);
+}
+
+// Diff the arena after thread t's slice (started in epoch e) against the snapshot.
+inline void record_writes(Block& b, unsigned t, uint64_t e) {
+  const unsigned char* now = b.smem.data();
+  const unsigned char* was = b.snap.data();
+  size_t n = b.smem.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (now[i] == was[i]) continue;
+    if (b.writer[i] && b.wepoch[i] == e && (b.writer[i] - 1) / 32 != t / 32) race("write after write", i, b.writer[i] - 1, t, nullptr);
+    if (b.reader[i] && b.repoch[i] == e && (b.reader[i] - 1) / 32 != t / 32) race("write after read", i, b.reader[i] - 1, t, nullptr);
+    b.writer[i] = t + 1;
+    b.wepoch[i] = e;
+  }
+}
+
+// A read of [p, p+bytes) by the running thread (ldmatrix rows): checked against same-epoch writers.
+inline void smem_read(const void* p, size_t bytes, const std::source_location& loc) {
+  Block* b = block();
+  if (!settings().racecheck || b->smem.empty()) return;
+  const unsigned char* q = static_cast<const unsigned char*>(p);
+  const unsigned char* base = b->smem.data();
+  if (q < base || q + bytes > base + b->smem.size()) return;  // static __shared__: not tracked
+  unsigned me = self().linear;
+  static char where[512];
+  for (size_t i = size_t(q - base), end = i + bytes; i < end; ++i) {
+    if (b->writer[i] && b->wepoch[i] == b->epoch && (b->writer[i] - 1) / 32 != me / 32) {
+      std::snprintf(where, sizeof where, "%s:%u", loc.file_name(), unsigned(loc.line()));
+      race("read after write", i, b->writer[i] - 1, me, where);
+    }
+    b->reader[i] = me + 1;
+    b->repoch[i] = b->epoch;
+  }
+}
+
 // Run `kernel(args...)` over the grid. Blocks in turn; the threads of a block as fibers.
 template <class... KArgs, class... Args>
 void launch(dim3 grid, dim3 bdim, size_t smem_bytes, void (*kernel)(KArgs...), Args... args) {
@@ -178,12 +265,21 @@ void launch(dim3 grid, dim3 bdim, size_t smem_bytes, void (*kernel)(KArgs...), A
     for (unsigned by = 0; by < grid.y; ++by)
       for (unsigned bx = 0; bx < grid.x; ++bx) {
         Block b;
+        b.kernel = kernel_name();
         b.bid = dim3(bx, by, bz);
         b.bdim = bdim;
         b.gdim = grid;
         b.fibers.resize(n);
         b.warps.resize((n + 31) / 32);
         b.smem.assign(smem_bytes, 0xcd);  // poison: uninitialised shared memory is not zero
+        const bool check = settings().racecheck && smem_bytes > 0;
+        if (check) {
+          b.snap.resize(smem_bytes);
+          b.writer.assign(smem_bytes, 0);
+          b.wepoch.assign(smem_bytes, 0);
+          b.reader.assign(smem_bytes, 0);
+          b.repoch.assign(smem_bytes, 0);
+        }
         b.body = [&] { kernel(args...); };
         block() = &b;
         for (unsigned t = 0; t < n; ++t) {
@@ -200,11 +296,17 @@ void launch(dim3 grid, dim3 bdim, size_t smem_bytes, void (*kernel)(KArgs...), A
         for (;;) {
           b.progressed = false;
           unsigned live = 0;
-          for (unsigned t = 0; t < n; ++t) {
+          static uint64_t shuffle_state = 0x9e3779b97f4a7c15ull;
+          uint64_t rot = settings().schedule == 2 ? (shuffle_state = shuffle_state * 6364136223846793005ull + 1442695040888963407ull) >> 33 : 0;
+          for (unsigned i = 0; i < n; ++i) {
+            unsigned t = settings().schedule == 1 ? n - 1 - i : settings().schedule == 2 ? unsigned((i * 7919u + rot) % n) : i;
             if (b.fibers[t].done) continue;
             ++live;
             b.cur = t;
+            uint64_t e = b.epoch;
+            if (check) std::memcpy(b.snap.data(), b.smem.data(), smem_bytes);
             swapcontext(&b.sched, &b.fibers[t].ctx);
+            if (check) record_writes(b, t, e);
           }
           if (live == 0) break;
           if (!b.progressed) {
@@ -234,8 +336,8 @@ inline LaunchHook& launch_hook() {
   return h;
 }
 template <class... KArgs, class... Args>
-void launch_on(cudaStream_t stream, dim3 grid, dim3 bdim, size_t smem_bytes, void (*kernel)(KArgs...), Args... args) {
-  std::function<void()> run = [=] { launch(grid, bdim, smem_bytes, kernel, args...); };
+void launch_on(cudaStream_t stream, const char* name, dim3 grid, dim3 bdim, size_t smem_bytes, void (*kernel)(KArgs...), Args... args) {
+  std::function<void()> run = [=] { kernel_name() = name; launch(grid, bdim, smem_bytes, kernel, args...); };
   if (launch_hook() && launch_hook()(stream, std::move(run))) return;
   run();
 }
@@ -265,8 +367,8 @@ void launch_on(cudaStream_t stream, dim3 grid, dim3 bdim, size_t smem_bytes, voi
 #define blockDim (lfc_emu::block()->bdim)
 #define gridDim (lfc_emu::block()->gdim)
 #define warpSize 32
-#define LFC_LAUNCH(kernel, grid, block, smem, ...) lfc_emu::launch((grid), (block), (smem), kernel, __VA_ARGS__)
-#define LFC_LAUNCH_ON(kernel, grid, block, smem, stream, ...) lfc_emu::launch_on((stream), (grid), (block), (smem), kernel, __VA_ARGS__)
+#define LFC_LAUNCH(kernel, grid, block, smem, ...) (lfc_emu::kernel_name() = #kernel, lfc_emu::launch((grid), (block), (smem), kernel, __VA_ARGS__))
+#define LFC_LAUNCH_ON(kernel, grid, block, smem, stream, ...) lfc_emu::launch_on((stream), #kernel, (grid), (block), (smem), kernel, __VA_ARGS__)
 
 inline void __syncthreads() { lfc_emu::wait_barrier(lfc_emu::block()->block_bar, lfc_emu::nthreads(), "__syncthreads"); }
 inline void __syncwarp(unsigned mask = 0xffffffffu) { lfc_emu::warp_sync(mask, "__syncwarp"); }

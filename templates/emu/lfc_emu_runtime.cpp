@@ -7,8 +7,16 @@
 // Checked here as the real runtime would: frees of unknown pointers, copies that overrun an
 // allocation made by cudaMalloc (when the pointer is one), launches of a destroyed graph,
 // unbalanced capture. Errors are returned as cudaError_t and kept for cudaGetLastError.
+//
+// Bounds checker (compute-sanitizer memcheck's job on the GPU): every cudaMalloc allocation ends
+// at a PROT_NONE guard page (start aligned to 16 bytes, end rounded up to 16), so a kernel reading
+// or writing past the end faults; a SIGSEGV handler reports the kernel, block, thread and the
+// allocation, and exits. Faults elsewhere go to the handler that was installed before (Node's).
 #include "lfc_intrinsics.cuh"
 #include <cuda_runtime_api.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -27,6 +35,44 @@ std::map<uintptr_t, size_t>& allocations() { static std::map<uintptr_t, size_t> 
 CUstream_st g_default_stream;
 
 cudaError_t set(cudaError_t e) { if (e != cudaSuccess) g_last = e; return e; }
+
+struct Region { char* base; size_t len; char* guard; size_t user; };
+std::map<uintptr_t, Region>& regions() { static std::map<uintptr_t, Region> m; return m; }  // by user start
+struct sigaction g_prev_segv;
+bool g_handler = false;
+
+void on_segv(int sig, siginfo_t* info, void* uctx) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(info->si_addr);
+  for (auto& [start, r] : regions()) {
+    uintptr_t g = reinterpret_cast<uintptr_t>(r.guard);
+    if (a >= g && a < g + size_t(sysconf(_SC_PAGESIZE))) {
+      const lfc_emu::Block* b = lfc_emu::block();
+      char msg[512];
+      int n = std::snprintf(msg, sizeof msg,
+                            "lfc_emu: out-of-bounds global memory access at %p: %zu bytes past the end of a %zu-byte cudaMalloc allocation at %p",
+                            info->si_addr, size_t(a - (start + r.user)), r.user, reinterpret_cast<void*>(start));
+      if (b) n += std::snprintf(msg + n, sizeof msg - n, " in kernel %s, block %u,%u,%u, thread %u", b->kernel, b->bid.x, b->bid.y, b->bid.z, b->fibers[b->cur].linear);
+      n += std::snprintf(msg + n, sizeof msg - n, "\n");
+      if (write(2, msg, size_t(n)) < 0) {}
+      _exit(3);
+    }
+  }
+  // Not ours: hand the fault to the previous handler (re-raised on return with it installed).
+  sigaction(SIGSEGV, &g_prev_segv, nullptr);
+  g_handler = false;
+  (void)sig; (void)uctx;
+}
+
+void install_segv() {
+  if (g_handler) return;
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_segv;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &g_prev_segv);
+  g_handler = true;
+}
 CUstream_st* stream_of(cudaStream_t s) { return s ? s : &g_default_stream; }
 
 // Bytes available from p to the end of its cudaMalloc allocation, or SIZE_MAX if p is not in one.
@@ -92,10 +138,20 @@ cudaError_t cudaFuncSetAttribute(const void*, enum cudaFuncAttribute, int) { ret
 cudaError_t cudaMemGetInfo(size_t* free_b, size_t* total) { *free_b = size_t(16) << 30; *total = size_t(16) << 30; return cudaSuccess; }
 
 cudaError_t cudaMalloc(void** p, size_t n) {
-  *p = std::aligned_alloc(256, (n + 255) / 256 * 256 + 256);
-  if (!*p) return set(cudaErrorMemoryAllocation);
-  std::memset(*p, 0xcd, n);  // poison: fresh device memory is not zero
-  allocations()[reinterpret_cast<uintptr_t>(*p)] = n;
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  size_t user = (n + 15) / 16 * 16;
+  size_t body = (user + page - 1) / page * page;
+  size_t len = body + page;
+  char* base = static_cast<char*>(mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (base == MAP_FAILED) return set(cudaErrorMemoryAllocation);
+  char* guard = base + body;
+  if (mprotect(guard, page, PROT_NONE) != 0) { munmap(base, len); return set(cudaErrorMemoryAllocation); }
+  char* start = guard - user;
+  std::memset(start, 0xcd, user);  // poison: fresh device memory is not zero
+  install_segv();
+  regions()[reinterpret_cast<uintptr_t>(start)] = Region{base, len, guard, n};
+  allocations()[reinterpret_cast<uintptr_t>(start)] = n;
+  *p = start;
   return cudaSuccess;
 }
 cudaError_t cudaFree(void* p) {
@@ -104,7 +160,11 @@ cudaError_t cudaFree(void* p) {
   auto it = m.find(reinterpret_cast<uintptr_t>(p));
   if (it == m.end()) return set(cudaErrorInvalidDevicePointer);
   m.erase(it);
-  std::free(p);
+  auto r = regions().find(reinterpret_cast<uintptr_t>(p));
+  if (r != regions().end()) {
+    munmap(r->second.base, r->second.len);
+    regions().erase(r);
+  }
   return cudaSuccess;
 }
 cudaError_t cudaMallocHost(void** p, size_t n) { *p = std::malloc(n ? n : 1); return *p ? cudaSuccess : set(cudaErrorMemoryAllocation); }

@@ -111,10 +111,11 @@ LFC_DEV void mma_m16n8k32_s8(int32_t d[4], const uint32_t a[4], const uint32_t b
 // Without .trans lane l gets row l/4, elements 2(l%4), 2(l%4)+1; with .trans the transposed.
 namespace emu_detail {
 template <int N, bool Trans>
-void ldmatrix(uint32_t* r, const void* p) {
+void ldmatrix(uint32_t* r, const void* p, const std::source_location& loc) {
   lfc_emu::Warp& w = lfc_emu::my_warp();
   unsigned lane = lfc_emu::my_lane();
   w.ptr[lane] = p;
+  if (lane < 8 * N) lfc_emu::smem_read(p, 16, loc);  // lanes 8i..8i+7 give matrix i's 16-byte rows
   lfc_emu::warp_sync(0xffffffffu, "ldmatrix");
   for (int i = 0; i < N; ++i) {
     if (!Trans) {
@@ -129,12 +130,14 @@ void ldmatrix(uint32_t* r, const void* p) {
   lfc_emu::warp_sync(0xffffffffu, "ldmatrix");
 }
 }  // namespace emu_detail
-LFC_DEV void ldmatrix_x1(uint32_t (&r)[1], const void* p) { emu_detail::ldmatrix<1, false>(r, p); }
-LFC_DEV void ldmatrix_x2(uint32_t (&r)[2], const void* p) { emu_detail::ldmatrix<2, false>(r, p); }
-LFC_DEV void ldmatrix_x4(uint32_t (&r)[4], const void* p) { emu_detail::ldmatrix<4, false>(r, p); }
-LFC_DEV void ldmatrix_x1_trans(uint32_t (&r)[1], const void* p) { emu_detail::ldmatrix<1, true>(r, p); }
-LFC_DEV void ldmatrix_x2_trans(uint32_t (&r)[2], const void* p) { emu_detail::ldmatrix<2, true>(r, p); }
-LFC_DEV void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) { emu_detail::ldmatrix<4, true>(r, p); }
+#define LFC_EMU_LOC const std::source_location& loc = std::source_location::current()
+LFC_DEV void ldmatrix_x1(uint32_t (&r)[1], const void* p, LFC_EMU_LOC) { emu_detail::ldmatrix<1, false>(r, p, loc); }
+LFC_DEV void ldmatrix_x2(uint32_t (&r)[2], const void* p, LFC_EMU_LOC) { emu_detail::ldmatrix<2, false>(r, p, loc); }
+LFC_DEV void ldmatrix_x4(uint32_t (&r)[4], const void* p, LFC_EMU_LOC) { emu_detail::ldmatrix<4, false>(r, p, loc); }
+LFC_DEV void ldmatrix_x1_trans(uint32_t (&r)[1], const void* p, LFC_EMU_LOC) { emu_detail::ldmatrix<1, true>(r, p, loc); }
+LFC_DEV void ldmatrix_x2_trans(uint32_t (&r)[2], const void* p, LFC_EMU_LOC) { emu_detail::ldmatrix<2, true>(r, p, loc); }
+LFC_DEV void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p, LFC_EMU_LOC) { emu_detail::ldmatrix<4, true>(r, p, loc); }
+#undef LFC_EMU_LOC
 
 // cp.async: queued per thread; committed groups complete at cp_async_wait<N> (all but the newest N
 // committed groups), uncommitted copies only at kernel exit. Earlier completion, which hardware may
