@@ -18,6 +18,7 @@ interface Abi {
   forward: (...args: unknown[]) => number;
   copyBlocks: (m: unknown, pairs: Int32Array, n: number) => number;
   stats: (m: unknown, out: BigInt64Array, n: number) => number;
+  profile: (m: unknown, T: number, B: number, L: number, maxNew: number, maxCtx: number, iters: number, out: Float32Array) => number;
   destroy: (m: unknown) => void;
   lastError: () => string;
 }
@@ -33,6 +34,7 @@ function bind(file: string): Abi {
     forward: lib.func('int lfc_forward(void*, int, int, int, int, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, float*)'),
     copyBlocks: lib.func('int lfc_copy_blocks(void*, const int32_t*, int)'),
     stats: lib.func('int lfc_stats(void*, int64_t*, int)'),
+    profile: lib.func('int lfc_profile(void*, int, int, int, int, int, int, float*)'),
     destroy: lib.func('void lfc_destroy(void*)'),
     lastError: lib.func('const char* lfc_last_error()'),
   };
@@ -86,6 +88,21 @@ export class CudaBackend implements Backend {
     this.abi.stats(this.handle, o, 6);
     const n = Array.from(o, Number);
     return { forwards: n[0], graphReplays: n[1], graphCaptures: n[2], eagerForwards: n[3], workspaceBytes: n[4], numSms: n[5] };
+  }
+
+  /**
+   * Mean milliseconds of each plan step over `iters` eager runs of `batch` (which this runs once
+   * through forward first, so its ints are on the device). Benchmarks only: it rewrites the batch's
+   * KV slots with the same values.
+   */
+  profile(batch: RaggedBatch, iters = 10): Float32Array {
+    this.forward(batch);
+    const B = batch.seqStarts.length - 1;
+    let maxNew = 0, maxCtx = 0;
+    for (let b = 0; b < B; b++) { maxNew = Math.max(maxNew, batch.seqStarts[b + 1] - batch.seqStarts[b]); maxCtx = Math.max(maxCtx, batch.contextLens[b]); }
+    const out = new Float32Array(this.plan.steps.length);
+    if (this.abi.profile(this.handle, batch.tokens.length, B, batch.logitIndices.length, maxNew, maxCtx, iters, out) !== 0) throw new Error(`lfc_profile: ${this.abi.lastError()}`);
+    return out;
   }
 
   /** Free the device memory now (otherwise it lives until the process exits). */
