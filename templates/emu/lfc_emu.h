@@ -30,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <source_location>
 #include <vector>
 #include <cuda_fp16.h>
@@ -74,8 +75,15 @@ struct Fiber {
   uint64_t committed = 0;
 };
 
+struct MBarrier {
+  unsigned expected = 0, pending = 0;
+  int64_t tx = 0;
+  uint64_t phase = 0;
+};
+
 struct Block {
   const char* kernel = "?";
+  std::map<const void*, MBarrier> mbarriers;
   dim3 bid, bdim, gdim;
   uint64_t epoch = 0;                 // barrier epoch (race checker)
   std::vector<unsigned char> snap;    // smem at the start of the running slice

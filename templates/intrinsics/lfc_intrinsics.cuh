@@ -20,11 +20,19 @@
 //   LFC_LAUNCH_ON(kernel, grid, block, smem, stream, args...)  the same on a stream (recorded into a
 //     CUDA graph while the stream captures, on both builds)
 //
-// TODO (issue 6 item 1, sm_90a and the rest): mma fp8 e4m3 (sm_89+/sm_90a), wgmma m64nNk16 with
-// shared-memory matrix descriptors and swizzle modes, TMA cp.async.bulk.tensor + tensor maps,
-// mbarrier (init, arrive, expect_tx, try_wait.parity), fence.proxy.async, setmaxnreg,
-// redux.sync, stmatrix, atomics beyond add/max/CAS.
+//   mma_m16n8k32_e4m3(d[4], a[4], b[2], c[4])           mma.sync .row.col f32.e4m3.e4m3.f32 (sm_89+;
+//                                                       traps on sm_80)
+//   mbarrier_init(bar, count), mbarrier_arrive(bar), mbarrier_arrive_expect_tx(bar, bytes),
+//   mbarrier_try_wait_parity(bar, parity) -> bool        mbarrier.* on a uint64_t in shared memory
+//                                                       (expect_tx and try_wait: sm_90; on sm_80
+//                                                       try_wait is test_wait, expect_tx traps)
+//   fence_proxy_async()                                 fence.proxy.async.shared::cta (sm_90)
+//   setmaxnreg_inc<N>() / setmaxnreg_dec<N>()           setmaxnreg (sm_90a; no-op elsewhere)
+//
+// TODO (issue 6 item 1): wgmma m64nNk16 with shared-memory matrix descriptors and swizzle modes,
+// TMA cp.async.bulk.tensor + tensor maps (complete_tx on mbarriers), redux.sync, stmatrix.
 #pragma once
+#include <cmath>
 #include <cstdint>
 
 #if defined(LFC_EMU)
@@ -161,6 +169,75 @@ LFC_DEV void cp_async_wait() {
   lfc_emu::complete_copies(f, f.committed >= uint64_t(N) ? f.committed - N : 0);
 }
 
+// fp8 e4m3 (OCP FP8 E4M3, "fn": no infinities; S.1111.111 is NaN): bias 7, subnormals at 2^-6.
+namespace emu_detail {
+inline float e4m3(uint32_t byte) {
+  unsigned b = byte & 0xff, sign = b >> 7, exp = (b >> 3) & 0xf, man = b & 7;
+  float v;
+  if (exp == 0xf && man == 7) v = NAN;
+  else if (exp == 0) v = std::ldexp(float(man) / 8.f, -6);
+  else v = std::ldexp(1.f + float(man) / 8.f, int(exp) - 7);
+  return sign ? -v : v;
+}
+}  // namespace emu_detail
+LFC_DEV void mma_m16n8k32_e4m3(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  emu_detail::mma_generic<32, 4, float>(d, a, b, c, [](uint32_t r, int e) { return emu_detail::e4m3(r >> (8 * e)); });
+}
+
+// mbarrier: the 8-byte object lives in shared memory; its state is kept beside it by the
+// emulator (keyed by address, per block). A phase completes when the pending arrivals reach 0
+// and the expected transaction bytes are 0; completing it ends the race checker's epoch.
+LFC_DEV void mbarrier_init(uint64_t* bar, unsigned count) {
+  auto& st = lfc_emu::block()->mbarriers[bar];
+  st = {count, count, 0, 0};
+  *bar = 0;
+}
+namespace emu_detail {
+inline lfc_emu::MBarrier& mbar(uint64_t* bar) {
+  auto& m = lfc_emu::block()->mbarriers;
+  auto it = m.find(bar);
+  if (it == m.end()) lfc_emu::fail("mbarrier used before mbarrier_init");
+  return it->second;
+}
+inline void mbar_maybe_complete(lfc_emu::MBarrier& b) {
+  if (b.pending == 0 && b.tx == 0) {
+    b.phase++;
+    b.pending = b.expected;
+    lfc_emu::block()->epoch++;
+    lfc_emu::block()->progressed = true;
+  }
+}
+}  // namespace emu_detail
+LFC_DEV void mbarrier_arrive(uint64_t* bar) {
+  auto& b = emu_detail::mbar(bar);
+  if (b.pending == 0) lfc_emu::fail("mbarrier_arrive: more arrivals than the barrier's count in this phase");
+  b.pending--;
+  emu_detail::mbar_maybe_complete(b);
+}
+LFC_DEV void mbarrier_arrive_expect_tx(uint64_t* bar, unsigned bytes) {
+  auto& b = emu_detail::mbar(bar);
+  b.tx += bytes;
+  mbarrier_arrive(bar);
+}
+// Transaction bytes landing (what TMA's complete_tx does); for emulated producers.
+LFC_DEV void mbarrier_complete_tx(uint64_t* bar, unsigned bytes) {
+  auto& b = emu_detail::mbar(bar);
+  b.tx -= int64_t(bytes);
+  emu_detail::mbar_maybe_complete(b);
+}
+// True once the phase with parity `parity` has completed; false yields the fiber (callers spin).
+LFC_DEV bool mbarrier_try_wait_parity(uint64_t* bar, unsigned parity) {
+  auto& b = emu_detail::mbar(bar);
+  if ((b.phase & 1u) != (parity & 1u)) return true;
+  lfc_emu::self().waiting_on = "mbarrier_try_wait_parity";
+  lfc_emu::yield();
+  lfc_emu::self().waiting_on = nullptr;
+  return (emu_detail::mbar(bar).phase & 1u) != (parity & 1u);
+}
+LFC_DEV void fence_proxy_async() {}
+template <int N> LFC_DEV void setmaxnreg_inc() { static_assert(N % 8 == 0 && N >= 24 && N <= 256, "setmaxnreg: 24..256, multiple of 8"); }
+template <int N> LFC_DEV void setmaxnreg_dec() { static_assert(N % 8 == 0 && N >= 24 && N <= 256, "setmaxnreg: 24..256, multiple of 8"); }
+
 #else
 // ---------------------------------------------------------------- GPU (inline PTX)
 
@@ -205,6 +282,63 @@ LFC_DEV void cp_async(void* smem_dst, const void* gmem_src) {
 LFC_DEV void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 template <int N>
 LFC_DEV void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+
+LFC_DEV void mma_m16n8k32_e4m3(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+#if __CUDA_ARCH__ >= 890
+  asm volatile("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"
+               : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#else
+  (void)d; (void)a; (void)b; (void)c;
+  __trap();  // fp8 tensor cores need sm_89+
+#endif
+}
+
+LFC_DEV void mbarrier_init(uint64_t* bar, unsigned count) {
+  unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(bar));
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(s), "r"(count) : "memory");
+}
+LFC_DEV void mbarrier_arrive(uint64_t* bar) {
+  unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(bar));
+  asm volatile("{ .reg .b64 st; mbarrier.arrive.shared::cta.b64 st, [%0]; }" ::"r"(s) : "memory");
+}
+LFC_DEV void mbarrier_arrive_expect_tx(uint64_t* bar, unsigned bytes) {
+#if __CUDA_ARCH__ >= 900
+  unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(bar));
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(s), "r"(bytes) : "memory");
+#else
+  (void)bar; (void)bytes;
+  __trap();  // transaction counts need sm_90
+#endif
+}
+LFC_DEV bool mbarrier_try_wait_parity(uint64_t* bar, unsigned parity) {
+  unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(bar)), ok;
+#if __CUDA_ARCH__ >= 900
+  asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+               : "=r"(ok) : "r"(s), "r"(parity) : "memory");
+#else
+  asm volatile("{ .reg .pred p; mbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+               : "=r"(ok) : "r"(s), "r"(parity) : "memory");
+#endif
+  return ok != 0;
+}
+LFC_DEV void fence_proxy_async() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+#endif
+}
+template <int N> LFC_DEV void setmaxnreg_inc() {
+  static_assert(N % 8 == 0 && N >= 24 && N <= 256, "setmaxnreg: 24..256, multiple of 8");
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(N));
+#endif
+}
+template <int N> LFC_DEV void setmaxnreg_dec() {
+  static_assert(N % 8 == 0 && N >= 24 && N <= 256, "setmaxnreg: 24..256, multiple of 8");
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(N));
+#endif
+}
 #endif
 
 }  // namespace lfc

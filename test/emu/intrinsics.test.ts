@@ -18,6 +18,8 @@ const CHECKS = [
   'mma_m16n8k16_f16 all lanes/registers vs matrix product',
   'mma_m16n8k16_bf16 all lanes/registers vs matrix product',
   'mma_m16n8k32_s8 all lanes/registers vs matrix product (exact)',
+  'mma_m16n8k32_e4m3 all lanes/registers vs matrix product of decoded e4m3',
+  'mbarrier arrive / try_wait.parity over two phases, expect_tx + complete_tx',
   '__shfl_sync broadcast lane 5',
   '__shfl_sync width 8',
   '__shfl_up_sync delta 3 (low lanes keep their value)',

@@ -233,6 +233,87 @@ void test_atomics_barriers() {
   check(ok, "named_barrier_sync(id, 64) hands data between warp pairs");
 }
 
+// ---- mma.sync m16n8k32 e4m3: packed from the ISA formulas of the 8-bit types (as .s8 above); the
+// scalar model decodes e4m3 by its definition (sign, 4-bit exponent with bias 7, 3-bit mantissa,
+// subnormals at 2^-6, S.1111.111 NaN), independently of the emulator's decoder.
+static float e4m3_model(uint8_t b) {
+  int sign = b >> 7, e = (b >> 3) & 15, m = b & 7;
+  double v = e == 0 ? m / 8.0 * std::pow(2.0, -6) : (1 + m / 8.0) * std::pow(2.0, e - 7);
+  return float(sign ? -v : v);
+}
+__global__ void mma_e4m3_kernel(const uint8_t* A, const uint8_t* B, const float* C, float* D) {
+  unsigned lane = lfc::lane_id(), g = lane >> 2, t = lane & 3;
+  uint32_t a[4] = {0, 0, 0, 0}, b[2] = {0, 0};
+  for (int i = 0; i < 16; ++i) {
+    unsigned row = (i < 4 || (i >= 8 && i < 12)) ? g : g + 8;
+    unsigned col = i < 8 ? 4 * t + (i & 3) : 4 * t + 16 + (i & 3);
+    a[i / 4] |= uint32_t(A[row * 32 + col]) << (8 * (i % 4));
+  }
+  for (int i = 0; i < 8; ++i) {
+    unsigned row = i < 4 ? 4 * t + (i & 3) : 4 * t + 16 + (i & 3);
+    b[i / 4] |= uint32_t(B[row * 8 + g]) << (8 * (i % 4));
+  }
+  float c[4], d[4];
+  for (int i = 0; i < 4; ++i) c[i] = C[(i < 2 ? g : g + 8) * 8 + 2 * t + (i & 1)];
+  lfc::mma_m16n8k32_e4m3(d, a, b, c);
+  for (int i = 0; i < 4; ++i) D[(i < 2 ? g : g + 8) * 8 + 2 * t + (i & 1)] = d[i];
+}
+void test_mma_e4m3() {
+  std::uniform_int_distribution<int> U(0, 255);
+  std::vector<uint8_t> A(16 * 32), B(32 * 8);
+  std::vector<float> C(128), D(128, NAN);
+  auto finite = [&]() { int v; do v = U(rng); while ((v & 0x7f) == 0x7f); return uint8_t(v); };
+  for (auto& v : A) v = finite();
+  for (auto& v : B) v = finite();
+  for (auto& v : C) v = float(U(rng)) / 16.f;
+  LFC_LAUNCH(mma_e4m3_kernel, dim3(1), dim3(32), 0, A.data(), B.data(), C.data(), D.data());
+  bool ok = true;
+  for (int m = 0; m < 16; ++m)
+    for (int n = 0; n < 8; ++n) {
+      double ref = C[m * 8 + n];
+      for (int k = 0; k < 32; ++k) ref += double(e4m3_model(A[m * 32 + k])) * e4m3_model(B[k * 8 + n]);
+      ok &= std::fabs(ref - D[m * 8 + n]) <= 1e-5 * (1 + std::fabs(ref));
+    }
+  check(ok, "mma_m16n8k32_e4m3 all lanes/registers vs matrix product of decoded e4m3");
+}
+
+// ---- mbarrier: a full/empty barrier pair hands two rounds of data from warp 0 to warp 1 (each
+// side waits on the other's phase parity); an expect_tx phase completes only when its
+// transaction bytes land too.
+__global__ void mbarrier_kernel(int* out) {
+  __shared__ uint64_t full, empty;
+  __shared__ uint64_t txbar;
+  LFC_DYNAMIC_SMEM(int, data);
+  unsigned lane = lfc::lane_id(), w = lfc::warp_id();
+  if (threadIdx.x == 0) { lfc::mbarrier_init(&full, 32); lfc::mbarrier_init(&empty, 32); lfc::mbarrier_init(&txbar, 1); }
+  __syncthreads();
+  for (int round = 0; round < 2; ++round) {
+    if (w == 0) {
+      if (round > 0) while (!lfc::mbarrier_try_wait_parity(&empty, unsigned(round - 1))) {}
+      data[lane] = 1000 * (round + 1) + int(lane);
+      lfc::mbarrier_arrive(&full);
+    } else {
+      while (!lfc::mbarrier_try_wait_parity(&full, unsigned(round))) {}
+      out[round * 32 + lane] = data[lane];
+      lfc::mbarrier_arrive(&empty);
+    }
+  }
+  if (threadIdx.x == 0) {
+    lfc::mbarrier_arrive_expect_tx(&txbar, 64);
+    out[64] = lfc::mbarrier_try_wait_parity(&txbar, 0) ? 1 : 0;  // bytes pending: not complete
+    lfc::mbarrier_complete_tx(&txbar, 64);
+    out[65] = lfc::mbarrier_try_wait_parity(&txbar, 0) ? 1 : 0;  // now complete
+  }
+}
+void test_mbarrier() {
+  std::vector<int> out(66, -1);
+  LFC_LAUNCH(mbarrier_kernel, dim3(1), dim3(64), 64 * sizeof(int), out.data());
+  bool ok = out[64] == 0 && out[65] == 1;
+  for (int r = 0; r < 2; ++r)
+    for (int l = 0; l < 32; ++l) ok &= out[r * 32 + l] == 1000 * (r + 1) + l;
+  check(ok, "mbarrier arrive / try_wait.parity over two phases, expect_tx + complete_tx");
+}
+
 // ---- planted bugs
 __global__ void divergent_sync_kernel(int* x) {
   if (threadIdx.x < 16) __syncthreads();  // only half the block reaches it
@@ -276,6 +357,8 @@ int main(int argc, char** argv) {
   test_mma16<false>();
   test_mma16<true>();
   test_mma_s8();
+  test_mma_e4m3();
+  test_mbarrier();
   test_shuffles();
   test_ldmatrix<1, false>();
   test_ldmatrix<2, false>();

@@ -30,7 +30,17 @@ __global__ void every_intrinsic(const int* gsrc, float* fout, int* iout) {
   lfc::mma_m16n8k16_bf16(e, a, b, d);
   int32_t ci[4] = {buf[lane], buf[lane + 1], 0, 0}, di[4];
   lfc::mma_m16n8k32_s8(di, a, b, ci);
-  float s = e[0] + e[1] + e[2] + e[3];
+  float f8[4];
+  lfc::mma_m16n8k32_e4m3(f8, a, b, e);
+  __shared__ uint64_t mbar;
+  if (threadIdx.x == 0) lfc::mbarrier_init(&mbar, blockDim.x);
+  __syncthreads();
+  lfc::fence_proxy_async();
+  if (threadIdx.x == 0) lfc::mbarrier_arrive_expect_tx(&mbar, 0);
+  else lfc::mbarrier_arrive(&mbar);
+  while (!lfc::mbarrier_try_wait_parity(&mbar, 0)) {}
+  lfc::setmaxnreg_inc<240>();
+  float s = e[0] + e[1] + e[2] + e[3] + f8[0];
   s += __shfl_sync(0xffffffffu, s, 3) + __shfl_up_sync(0xffffffffu, s, 1) + __shfl_down_sync(0xffffffffu, s, 2) +
        __shfl_xor_sync(0xffffffffu, s, 4);
   unsigned bal = __ballot_sync(0xffffffffu, s > 0);
