@@ -11,6 +11,7 @@
 import type { Plan, Step } from '../../runtime/plan.js';
 import { CUDA_TYPE, type ActDType, type CodegenContext, type GpuTarget, type RenderedKernel, type WorkspaceLimits } from './kernel.js';
 import { renderTemplate } from './render.js';
+import { bufferFields } from '../plan/memory.js';
 
 export type KernelChooser = (step: Step, ctx: CodegenContext) => RenderedKernel;
 
@@ -96,7 +97,8 @@ export function generateCudaSources(plan: Plan, opts: CudaSourcesOptions): CudaS
     const kernel = units.get(fn)!;
     const launch = kernel.launches[0]?.fn ?? fn;
     const code = argsCode(s);
-    return { index, kind: s.kind, fn: launch, code, summary: summary(s) };
+    const writes = bufferFields(s).writes.map((name) => ({ column: bcol.get(name)!, features: plan.buffers.find((b) => b.name === name)!.features }));
+    return { index, kind: s.kind, fn: launch, code, summary: summary(s), writes };
   });
 
   function argsCode(s: Step): string {

@@ -16,12 +16,15 @@ export interface ReferenceOptions {
   maxTokens?: number;
   /** Called with each linear step's input x [T, K] before it runs (calibration for quantization). */
   onLinearInput?: (stepIndex: number, x: Float32Array, T: number, K: number) => void;
+  /** Called after each step with a reader of the activation buffers as they are then ([T, features]). */
+  onStep?: (stepIndex: number, read: (buffer: string) => Float32Array) => void;
 }
 
 export class ReferenceBackend implements Backend {
   readonly numBlocks: number;
   readonly maxTokens: number;
   private readonly onLinearInput?: ReferenceOptions['onLinearInput'];
+  private readonly onStep?: ReferenceOptions['onStep'];
   private readonly w = new Map<string, Float32Array>();
   /** Packed quantized weights (plan dtype int8/uint8). */
   private readonly qw = new Map<string, Int8Array | Uint8Array>();
@@ -35,6 +38,7 @@ export class ReferenceBackend implements Backend {
     const { kv, model } = plan;
     this.maxTokens = opts.maxTokens ?? 512;
     this.onLinearInput = opts.onLinearInput;
+    this.onStep = opts.onStep;
     this.numBlocks = opts.numBlocks ?? Math.ceil((4 * model.maxPositions) / kv.blockSize);
     const dv = new DataView(weightsBin.buffer, weightsBin.byteOffset, weightsBin.byteLength);
     for (const e of plan.weights) {
@@ -114,6 +118,7 @@ export class ReferenceBackend implements Backend {
       if (this.onLinearInput && s.kind === 'linear') this.onLinearInput(i, this.buf(s.x, T), T, s.K);
       const r = this.step(s, batch, T);
       if (r) result = r;
+      this.onStep?.(i, (name) => this.buf(name, T).slice());
     }
     if (!result) throw new Error('plan has no logits step');
     return result;

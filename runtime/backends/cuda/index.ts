@@ -9,6 +9,7 @@ import koffi from 'koffi';
 import { validateBatch, type RaggedBatch } from '../../batch.js';
 import { parsePlan, type Plan } from '../../plan.js';
 import type { Backend } from '../backend.js';
+import { bf16Decode, fp16Decode } from '../../floats.js';
 import type { CudaBackendOptions } from './options.js';
 
 export type { CudaBackendOptions } from './options.js';
@@ -20,6 +21,8 @@ interface Abi {
   stats: (m: unknown, out: BigInt64Array, n: number) => number;
   profile: (m: unknown, T: number, B: number, L: number, maxNew: number, maxCtx: number, iters: number, out: Float32Array) => number;
   destroy: (m: unknown) => void;
+  dumping: (m: unknown, on: number) => number;
+  dump: (m: unknown, step: number, j: number, out: Uint16Array | null, capacity: number) => number | bigint;
   lastError: () => string;
 }
 
@@ -36,6 +39,8 @@ function bind(file: string): Abi {
     stats: lib.func('int lfc_stats(void*, int64_t*, int)'),
     profile: lib.func('int lfc_profile(void*, int, int, int, int, int, int, float*)'),
     destroy: lib.func('void lfc_destroy(void*)'),
+    dumping: lib.func('int lfc_debug_dumping(void*, int)'),
+    dump: lib.func('int64_t lfc_debug_dump(void*, int, int, void*, int64_t)'),
     lastError: lib.func('const char* lfc_last_error()'),
   };
   libs.set(file, abi);
@@ -103,6 +108,32 @@ export class CudaBackend implements Backend {
     const out = new Float32Array(this.plan.steps.length);
     if (this.abi.profile(this.handle, batch.tokens.length, B, batch.logitIndices.length, maxNew, maxCtx, iters, out) !== 0) throw new Error(`lfc_profile: ${this.abi.lastError()}`);
     return out;
+  }
+
+  /**
+   * Debugging: run `batch` eagerly keeping every step's output buffers, and return them decoded to
+   * fp32: outputs[i][j] is output j of step i (compiler/plan/memory.ts bufferFields order), [T, features].
+   */
+  forwardWithDumps(batch: RaggedBatch): { logits: Float32Array; outputs: Float32Array[][] } {
+    this.abi.dumping(this.handle, 1);
+    try {
+      const logits = this.forward(batch);
+      const decode = this.plan.dtype === 'bfloat16' ? bf16Decode : fp16Decode;
+      const outputs = this.plan.steps.map((_, i) => {
+        const outs: Float32Array[] = [];
+        for (let j = 0; ; j++) {
+          const bytes = Number(this.abi.dump(this.handle, i, j, null, 0));
+          if (bytes < 0) break;
+          const raw = new Uint16Array(bytes / 2);
+          this.abi.dump(this.handle, i, j, raw, bytes);
+          outs.push(Float32Array.from(raw, decode));
+        }
+        return outs;
+      });
+      return { logits, outputs };
+    } finally {
+      this.abi.dumping(this.handle, 0);
+    }
   }
 
   /** Free the device memory now (otherwise it lives until the process exits). */
