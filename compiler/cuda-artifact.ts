@@ -12,6 +12,7 @@ import { findTool } from './build/cuda-build.js';
 import { kernelFor } from './codegen/families/index.js';
 import type { GpuTarget } from './codegen/kernel.js';
 import { generateCudaSources, type CudaSources } from './codegen/launcher.js';
+import { kernelTable, rooflineTable } from './codegen/report.js';
 
 export type BuildTarget = GpuTarget | 'all' | 'emu';
 
@@ -82,11 +83,9 @@ function reportMarkdown(plan: Plan, src: CudaSources, units: UnitReport[] | unde
     L.push(`| ${k.name} | ${k.family} | ${steps.length} | \`${JSON.stringify(k.config)}\` |`);
   }
   if (units) {
-    L.push('', '## ptxas resources', '', '| unit | kernel | arch | registers | smem (B) | stack (B) | spills (B) |', '|---|---|---|---|---|---|---|');
-    for (const u of units) for (const k of u.ptxas) {
-      const warn = k.spillStores + k.spillLoads + k.stackBytes > 0 ? ' ⚠' : '';
-      L.push(`| ${u.unit} | ${k.kernel} | ${k.arch} | ${k.registers} | ${k.sharedBytes} | ${k.stackBytes} | ${k.spillStores + k.spillLoads}${warn} |`);
-    }
+    L.push('', '## ptxas resources', '');
+    L.push(kernelTable(units.map((u) => ({ name: u.unit, family: u.family, config: u.config, ptxas: u.ptxas }))));
   }
+  L.push('', '## Roofline estimate', '', rooflineTable(plan));
   return L.join('\n') + '\n';
 }

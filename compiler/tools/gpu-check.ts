@@ -146,9 +146,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
           const ms = cuda.profile(batch, quick ? 5 : 20);
           const T = t.B * t.n, shapeB = { T, contextTokens: t.B * (t.ctx + t.n), attendedKeys: t.B * (t.n * t.ctx + (t.n * (t.n + 1)) / 2), L: t.B };
           const steps = plan.steps.map((s, i) => {
-            const c = stepCost(plan, s, shapeB);
-            const bytes = c.bytes * (s.kind === 'linear' || s.kind === 'logits' || s.kind === 'embedding' ? 0.5 : 1); // matrices are bf16 on the GPU
-            const floorMs = Math.max(c.flops / (peaks.gemmTflops * 1e12), bytes / (peaks.bandwidthGBs * 1e9)) * 1e3;
+            const c = stepCost(plan, s, shapeB, { weightBytes: 2 }); // matrices are bf16 on the GPU
+            const floorMs = Math.max(c.flops / (peaks.gemmTflops * 1e12), c.bytes / (peaks.bandwidthGBs * 1e9)) * 1e3;
             return { index: i, kind: s.kind, ms: ms[i], floorMs, efficiency: floorMs / ms[i] };
           });
           const total = steps.reduce((x, s) => x + s.ms, 0), floor = steps.reduce((x, s) => x + s.floorMs, 0);
