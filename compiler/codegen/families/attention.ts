@@ -1,0 +1,132 @@
+/**
+ * attention family: paged attention over a ragged batch (prefill, chunked prefill, decode,
+ * multi-token verification) in one launch function. Reference: runtime/kernels/paged-attention.ts
+ * (`reference`, and `partial`/`combine` for the split-KV form).
+ *
+ * templates/attention.cu.hbs holds one FlashAttention-2 style tile kernel (mma.sync m16n8k16,
+ * cp.async double-buffered K/V gathered through the block table, online softmax in exp2 units,
+ * GQA group packed into the M dimension) instantiated for
+ *   - prefill: `prefill.warps`·16 query rows per CTA, `prefill.blockN` keys per KV tile;
+ *   - decode (max_new_tokens ≤ decode.maxNewTokens): small CTAs of `decode.warps`·16 rows, and
+ *     when B·Hkv·rowTiles < num_sms·ctasPerSm, split-KV (flash-decoding) into fp32 partials in
+ *     a.workspace plus a combine kernel.
+ * The launch function picks the path from host scalars only (graph-capture safe). Head dim, dtype
+ * and tiles are compiled in; heads, kv heads (any GQA ratio), block size and scale are run-time.
+ */
+import type { Step } from '../../../runtime/plan.js';
+import { CUDA_TYPE, TARGET_ARCH, type ActDType, type CodegenContext, type GpuTarget, type RenderedKernel, type WorkspaceLimits } from '../kernel.js';
+import { renderTemplate } from '../render.js';
+
+export type AttentionStep = Extract<Step, { kind: 'attention' }>;
+
+export interface AttentionTile {
+  /** Warps per CTA; each owns 16 query rows, so the CTA covers 16·warps rows. */
+  warps: number;
+  /** Keys per KV tile (multiple of 16). */
+  blockN: number;
+}
+
+export interface DecodeTile extends AttentionTile {
+  /** Batches whose max_new_tokens is at most this take the decode path. */
+  maxNewTokens: number;
+  /** Upper bound on KV splits (sizes the workspace). */
+  maxSplits: number;
+  /** A split gets at least this many keys (of max_context). */
+  minKeysPerSplit: number;
+  /** Split until B·Hkv·rowTiles·splits reaches num_sms·ctasPerSm. */
+  ctasPerSm: number;
+}
+
+export interface AttentionConfig {
+  dtype: ActDType;
+  headDim: number;
+  /** Query / kv heads of the step: only for workspace sizing (the kernel takes them at run time). */
+  heads: number;
+  kvHeads: number;
+  /** Cache block size the plan uses (the kernel reads a.block_size at run time). */
+  blockSize: number;
+  target: GpuTarget | 'all';
+  prefill: AttentionTile;
+  decode: DecodeTile;
+}
+
+const SUPPORTED_HEAD_DIMS = [32, 64, 128, 256];
+
+/** Shared memory of one tile CTA (Q tile + double-buffered K and V tiles, rows padded by 8). */
+export function tileSmemBytes(c: Pick<AttentionConfig, 'headDim' | 'dtype'>, t: AttentionTile): number {
+  return (t.warps * 16 + 4 * t.blockN) * (c.headDim + 8) * 2;
+}
+
+/**
+ * Tiles from head dim, GQA ratio and target. Prefill: 64 rows (4 warps) × 64 keys (hdim ≤ 64:
+ * 8 warps on h100, more rows per KV load). Decode: one warp of 16 rows (2 when the GQA group
+ * times maxNewTokens needs more), 32-key tiles, split-KV to 4 CTAs per SM, ≥ 256 keys per split
+ * (vLLM v2 uses 512-token partitions), at most 16 splits.
+ */
+export function configForAttention(step: AttentionStep, ctx: CodegenContext): AttentionConfig {
+  const D = step.headDim;
+  const group = step.heads / step.kvHeads;
+  const maxNewTokens = 4;
+  const prefillWarps = ctx.target === 'h100' && D <= 64 ? 8 : 4;
+  return {
+    dtype: ctx.dtype,
+    headDim: D,
+    heads: step.heads,
+    kvHeads: step.kvHeads,
+    blockSize: ctx.kv.blockSize,
+    target: ctx.target,
+    prefill: { warps: prefillWarps, blockN: D >= 256 ? 32 : 64 },
+    decode: {
+      warps: group * maxNewTokens > 16 ? 2 : 1,
+      blockN: D <= 64 ? 64 : 32,
+      maxNewTokens,
+      maxSplits: 16,
+      minKeysPerSplit: 256,
+      ctasPerSm: 4,
+    },
+  };
+}
+
+export function kernelName(c: AttentionConfig): string {
+  const dt = c.dtype === 'bfloat16' ? 'bf16' : 'f16';
+  const d = c.decode;
+  return `lfc_attention_${dt}_d${c.headDim}_p${c.prefill.warps}x${c.prefill.blockN}` +
+    `_dec${d.warps}x${d.blockN}_n${d.maxNewTokens}_s${d.maxSplits}_k${d.minKeysPerSplit}_c${d.ctasPerSm}`;
+}
+
+/**
+ * fp32 partials of the split path: maxSplits × tokens × heads × (headDim + 2) × 4 bytes, where
+ * tokens = min(maxTokens, maxSeqs · decode.maxNewTokens) (the split path only runs on batches of
+ * at most decode.maxNewTokens new tokens per sequence).
+ */
+export function workspaceBytes(c: AttentionConfig, limits: WorkspaceLimits): number {
+  const tokens = Math.min(limits.maxTokens, limits.maxSeqs * c.decode.maxNewTokens);
+  return c.decode.maxSplits * tokens * c.heads * (c.headDim + 2) * 4;
+}
+
+function checkConfig(c: AttentionConfig): void {
+  const fail = (m: string): never => { throw new Error(`attention config ${JSON.stringify(c)}: ${m}`); };
+  if (!SUPPORTED_HEAD_DIMS.includes(c.headDim)) fail(`head dim ${c.headDim} not in ${SUPPORTED_HEAD_DIMS.join(', ')}`);
+  if (!(c.heads >= 1 && c.kvHeads >= 1 && c.heads % c.kvHeads === 0)) fail('heads must be a multiple of kvHeads');
+  for (const [what, t] of [['prefill', c.prefill], ['decode', c.decode]] as const) {
+    if (!(Number.isInteger(t.warps) && t.warps >= 1 && t.warps <= 8)) fail(`${what}.warps must be 1..8`);
+    if (!(Number.isInteger(t.blockN) && t.blockN >= 16 && t.blockN <= 128 && t.blockN % 16 === 0)) fail(`${what}.blockN must be 16..128, a multiple of 16`);
+    const limit = c.target === 'all' ? Math.min(TARGET_ARCH.a100.smemPerBlockOptin, TARGET_ARCH.h100.smemPerBlockOptin) : TARGET_ARCH[c.target].smemPerBlockOptin;
+    if (tileSmemBytes(c, t) > limit) fail(`${what} tile needs ${tileSmemBytes(c, t)} bytes of shared memory, ${c.target} allows ${limit}`);
+  }
+  const d = c.decode;
+  if (!(d.maxNewTokens >= 1 && d.maxSplits >= 1 && d.minKeysPerSplit >= 1 && d.ctasPerSm >= 1)) fail('decode limits must be ≥ 1');
+}
+
+export function render(c: AttentionConfig): RenderedKernel {
+  checkConfig(c);
+  const name = kernelName(c);
+  const source = renderTemplate('attention.cu.hbs', {
+    template: 'attention.cu.hbs', name, configJson: JSON.stringify(c), actType: CUDA_TYPE[c.dtype],
+    isBf16: c.dtype === 'bfloat16', headDim: c.headDim, prefill: c.prefill, decode: c.decode,
+  });
+  return {
+    family: 'attention', name, launches: [{ fn: name, args: 'LfcAttentionArgs' }], source, config: c,
+    workspaceBytes: (limits) => workspaceBytes(c, limits),
+  };
+}

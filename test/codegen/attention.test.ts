@@ -1,0 +1,303 @@
+/**
+ * attention family: the rendered paged-attention launch function runs on the CPU emulator against
+ * runtime/kernels/paged-attention.ts (fp64, rounded once) over ragged batches with shuffled block
+ * tables: pure prefill, chunked prefill with cached context, decode (context 1, partial last
+ * blocks), speculative k+1 tokens, padding sequences (context 0 → zeros), GQA 1/2/4 and MQA, head
+ * dims 32/64/128, block sizes 16/32, the prefill path, the decode path with split-KV off and
+ * forced on; a fast-check property over random batch compositions; nvcc for sm_80 + sm_90a.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  configForAttention, render, tileSmemBytes, workspaceBytes, type AttentionConfig, type AttentionStep,
+} from '../../compiler/codegen/families/attention.js';
+import type { ActDType, CodegenContext, RenderedKernel } from '../../compiler/codegen/kernel.js';
+import { bf16Decode, bf16Encode, fp16Decode, fp16Encode } from '../../runtime/floats.js';
+import { reference } from '../../runtime/kernels/paged-attention.js';
+import { buildEmuLib, compileKernelsNvcc, hasGxx, hasNvcc } from '../helpers/emu-kernel.js';
+import { mulberry32 } from '../helpers/random.js';
+
+// ---------------------------------------------------------------- ragged batches
+
+interface SeqSpec { ctx: number; n: number }
+
+interface Batch {
+  positions: Int32Array;
+  seqStarts: Int32Array;
+  contextLens: Int32Array;
+  blockTables: Int32Array;
+  slotMapping: Int32Array;
+  maxBlocksPerSeq: number;
+  numBlocks: number;
+  T: number;
+  B: number;
+  maxNew: number;
+  maxContext: number;
+}
+
+/**
+ * Sequences with `ctx` tokens in the cache after the step, the last `n` of them new. Block ids
+ * are a shuffled permutation of the cache (plus spare blocks), unused table entries -1. A
+ * sequence with ctx 0 is a padding sequence (its `n` tokens get position 0, slot -1).
+ */
+function makeBatch(seqs: SeqSpec[], S: number, rnd: () => number): Batch {
+  const B = seqs.length;
+  const blocksOf = seqs.map((s) => Math.ceil(s.ctx / S));
+  const maxBlocksPerSeq = Math.max(1, ...blocksOf) + 1;
+  const numBlocks = blocksOf.reduce((a, b) => a + b, 0) + 3;
+  const ids = Array.from({ length: numBlocks }, (_, i) => i);
+  for (let i = ids.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [ids[i], ids[j]] = [ids[j], ids[i]];
+  }
+  const blockTables = new Int32Array(B * maxBlocksPerSeq).fill(-1);
+  let next = 0;
+  seqs.forEach((s, b) => { for (let j = 0; j < blocksOf[b]; j++) blockTables[b * maxBlocksPerSeq + j] = ids[next++]; });
+  const T = seqs.reduce((a, s) => a + s.n, 0);
+  const positions = new Int32Array(T), slotMapping = new Int32Array(T), seqStarts = new Int32Array(B + 1);
+  let t = 0;
+  seqs.forEach((s, b) => {
+    seqStarts[b] = t;
+    for (let i = 0; i < s.n; i++, t++) {
+      if (s.ctx === 0) { positions[t] = 0; slotMapping[t] = -1; continue; }
+      const p = s.ctx - s.n + i;
+      positions[t] = p;
+      slotMapping[t] = blockTables[b * maxBlocksPerSeq + Math.floor(p / S)] * S + (p % S);
+    }
+  });
+  seqStarts[B] = T;
+  return {
+    positions, seqStarts, contextLens: Int32Array.from(seqs.map((s) => s.ctx)), blockTables, slotMapping, maxBlocksPerSeq,
+    numBlocks, T, B, maxNew: Math.max(0, ...seqs.map((s) => s.n)), maxContext: Math.max(0, ...seqs.map((s) => s.ctx)),
+  };
+}
+
+// ---------------------------------------------------------------- running a kernel on the emulator
+
+const WRAPPER = (fn: string): string => `
+#include "lfc_abi.h"
+cudaError_t ${fn}(const LfcAttentionArgs&, cudaStream_t);
+extern "C" int run(const void* q, void* out, const void* k, const void* v, const int* positions, const int* seq_starts,
+                   const int* context_lens, const int* block_tables, int T, int B, int max_blocks, int max_new, int max_context,
+                   int heads, int kv_heads, int head_dim, int block_size, int num_blocks, float scale, void* ws, long ws_bytes,
+                   int num_sms) {
+  LfcAttentionArgs a{};
+  a.q = q; a.out = out; a.k_cache = k; a.v_cache = v;
+  a.batch.positions = positions; a.batch.seq_starts = seq_starts; a.batch.context_lens = context_lens;
+  a.batch.block_tables = block_tables; a.batch.T = T; a.batch.B = B; a.batch.max_blocks_per_seq = max_blocks;
+  a.batch.max_new_tokens = max_new; a.batch.max_context = max_context;
+  a.heads = heads; a.kv_heads = kv_heads; a.head_dim = head_dim; a.block_size = block_size; a.num_blocks = num_blocks;
+  a.scale = scale; a.workspace = ws; a.workspace_bytes = size_t(ws_bytes); a.num_sms = num_sms;
+  return ${fn}(a, nullptr);
+}
+`;
+
+type RunFn = (...args: unknown[]) => number;
+const libs = new Map<string, RunFn>();
+function runner(k: RenderedKernel): RunFn {
+  let f = libs.get(k.name);
+  if (!f) {
+    const lib = buildEmuLib([k], WRAPPER(k.name));
+    f = lib.func('int run(const void*, void*, const void*, const void*, const int*, const int*, const int*, const int*, int, int, int, int, int, int, int, int, int, int, float, void*, long, int)') as RunFn;
+    libs.set(k.name, f);
+  }
+  return f;
+}
+
+const codec = (dtype: ActDType) => dtype === 'bfloat16'
+  ? { enc: bf16Encode, dec: bf16Decode, nan: 0x7fc0 }
+  : { enc: fp16Encode, dec: fp16Decode, nan: 0x7e00 };
+
+/** |got − ref| ≤ atol + rtol·|ref| (outputs are O(1): V in [-1, 1]). */
+const TOL: Record<ActDType, { atol: number; rtol: number }> = {
+  bfloat16: { atol: 1e-2, rtol: 1e-2 },
+  float16: { atol: 2e-3, rtol: 2e-3 },
+};
+
+interface Case {
+  seqs: SeqSpec[];
+  Hq: number;
+  Hkv: number;
+  S: number;
+  /** num_sms passed to the launch: 0 turns split-KV off; huge forces the most splits. */
+  numSms?: number;
+  /** Overrides max_new_tokens (an upper bound: larger sends a decode batch down the prefill path). */
+  maxNew?: number;
+  seed?: number;
+}
+
+const SPLIT_ON = 1 << 20;
+
+/** Runs one case; returns the largest error relative to the tolerance (≤ 1 passes). */
+function check(k: RenderedKernel, c: Case): { worst: number; maxErr: number } {
+  const cfg = k.config as AttentionConfig;
+  const { dtype, headDim: D } = cfg;
+  const { Hq, Hkv, S } = c;
+  const rnd = mulberry32(c.seed ?? 1234);
+  const bt = makeBatch(c.seqs, S, rnd);
+  const { enc, dec, nan } = codec(dtype);
+  const randVals = (n: number, amp: number) => {
+    const bits = new Uint16Array(n), vals = new Float32Array(n);
+    for (let i = 0; i < n; i++) { bits[i] = enc((rnd() * 2 - 1) * amp); vals[i] = dec(bits[i]); }
+    return { bits, vals };
+  };
+  const q = randVals(bt.T * Hq * D, 2), kc = randVals(bt.numBlocks * S * Hkv * D, 2), vc = randVals(bt.numBlocks * S * Hkv * D, 1);
+  const out = new Uint16Array(bt.T * Hq * D).fill(nan);
+  const scale = 1 / Math.sqrt(D);
+  const ws = new Float32Array(Math.max(1, workspaceBytes({ ...cfg, heads: Hq }, { maxTokens: bt.T, maxSeqs: bt.B, maxContext: bt.maxContext, numSms: 1 }) / 4));
+  const rc = runner(k)(q.bits, out, kc.bits, vc.bits, bt.positions, bt.seqStarts, bt.contextLens, bt.blockTables, bt.T, bt.B,
+    bt.maxBlocksPerSeq, c.maxNew ?? bt.maxNew, bt.maxContext, Hq, Hkv, D, S, bt.numBlocks, scale, ws, ws.byteLength, c.numSms ?? 0);
+  expect(rc).toBe(0);
+
+  // Reference over the non-padding sequences; padding tokens must come out zero.
+  const live = c.seqs.map((s, b) => ({ s, b })).filter(({ s }) => s.ctx > 0);
+  const rows: number[] = [];
+  for (const { b } of live) for (let t = bt.seqStarts[b]; t < bt.seqStarts[b + 1]; t++) rows.push(t);
+  const rq = new Float32Array(rows.length * Hq * D);
+  rows.forEach((t, i) => rq.set(q.vals.subarray(t * Hq * D, (t + 1) * Hq * D), i * Hq * D));
+  const rStarts = new Int32Array(live.length + 1);
+  live.forEach(({ s }, i) => { rStarts[i + 1] = rStarts[i] + s.n; });
+  const rTables = new Int32Array(live.length * bt.maxBlocksPerSeq);
+  live.forEach(({ b }, i) => rTables.set(bt.blockTables.subarray(b * bt.maxBlocksPerSeq, (b + 1) * bt.maxBlocksPerSeq), i * bt.maxBlocksPerSeq));
+  const ref = reference({
+    q: rq, kCache: kc.vals, vCache: vc.vals, Hq, Hkv, D, blockSize: S, numBlocks: bt.numBlocks, scale, dtype,
+    batch: {
+      positions: Int32Array.from(rows.map((t) => bt.positions[t])), seqStarts: rStarts,
+      contextLens: Int32Array.from(live.map(({ s }) => s.ctx)), blockTables: rTables, maxBlocksPerSeq: bt.maxBlocksPerSeq,
+    },
+  });
+  const expected = new Float32Array(bt.T * Hq * D);
+  rows.forEach((t, i) => expected.set(ref.subarray(i * Hq * D, (i + 1) * Hq * D), t * Hq * D));
+
+  const { atol, rtol } = TOL[dtype];
+  let worst = 0, maxErr = 0, where = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const got = dec(out[i]);
+    const err = Math.abs(got - expected[i]);
+    const rel = Number.isNaN(got) ? Infinity : err / (atol + rtol * Math.abs(expected[i]));
+    if (rel > worst) { worst = rel; where = i; }
+    if (err > maxErr) maxErr = err;
+  }
+  if (worst > 1) {
+    const t = Math.floor(where / (Hq * D)), h = Math.floor(where / D) % Hq, d = where % D;
+    throw new Error(`token ${t} head ${h} dim ${d}: got ${dec(out[where])}, expected ${expected[where]} (${worst.toFixed(2)}× tolerance)`);
+  }
+  return { worst, maxErr };
+}
+
+// ---------------------------------------------------------------- configs
+
+const ctxFor = (dtype: ActDType, D: number, heads: number, kvHeads: number, target: CodegenContext['target'] = 'all'): CodegenContext => ({
+  dtype, target, kv: { blockSize: 16, kvHeads, headDim: D }, limits: { maxTokens: 256, maxSeqs: 16, maxContext: 4096, numSms: 132 },
+});
+const stepFor = (heads: number, kvHeads: number, D: number): AttentionStep =>
+  ({ kind: 'attention', layer: 0, q: 'q', out: 'out', heads, kvHeads, headDim: D, scale: 1 / Math.sqrt(D) });
+
+/** Small tiles so that ≤ 70-token contexts cross several KV tiles, row tiles and splits. */
+function testConfig(dtype: ActDType, D: number): AttentionConfig {
+  return {
+    ...configForAttention(stepFor(4, 2, D), ctxFor(dtype, D, 4, 2)),
+    prefill: { warps: 2, blockN: 32 },
+    decode: { warps: 1, blockN: 16, maxNewTokens: 4, maxSplits: 8, minKeysPerSplit: 16, ctasPerSm: 4 },
+  };
+}
+
+const report = (name: string, r: { worst: number; maxErr: number }) =>
+  console.log(`${name}: max |err| ${r.maxErr.toExponential(2)}, ${(r.worst * 100).toFixed(0)}% of tolerance`);
+
+// ---------------------------------------------------------------- emulator tests
+
+describe.skipIf(!hasGxx)('paged attention on the emulator', () => {
+  const bf32 = () => render(testConfig('bfloat16', 32));
+  const f32 = () => render(testConfig('float16', 32));
+
+  const prefillCases: [string, Case][] = [
+    ['pure prefill, 2 seqs, GQA 2', { seqs: [{ ctx: 37, n: 37 }, { ctx: 20, n: 20 }], Hq: 4, Hkv: 2, S: 16 }],
+    ['chunked prefill with cached context, block 32', { seqs: [{ ctx: 70, n: 23 }, { ctx: 33, n: 17 }], Hq: 2, Hkv: 2, S: 32 }],
+    ['speculative k+1 = 5 tokens + a padding sequence', { seqs: [{ ctx: 41, n: 5 }, { ctx: 0, n: 2 }, { ctx: 18, n: 6 }], Hq: 4, Hkv: 1, S: 16 }],
+  ];
+  it.each(prefillCases)('bf16 d32 prefill path: %s', (name, c) => report(name, check(bf32(), c)));
+  it.each(prefillCases)('fp16 d32 prefill path: %s', (name, c) => report(name, check(f32(), c)));
+
+  const decodeSeqs: SeqSpec[] = [{ ctx: 1, n: 1 }, { ctx: 50, n: 1 }, { ctx: 0, n: 1 }, { ctx: 33, n: 1 }, { ctx: 16, n: 1 }];
+  const decodeCases: [string, Case][] = [
+    ['decode, split off, GQA 4', { seqs: decodeSeqs, Hq: 4, Hkv: 1, S: 16, numSms: 0 }],
+    ['decode, split forced, GQA 4', { seqs: decodeSeqs, Hq: 4, Hkv: 1, S: 16, numSms: SPLIT_ON }],
+    ['decode, split forced, MHA, block 32', { seqs: decodeSeqs, Hq: 2, Hkv: 2, S: 32, numSms: SPLIT_ON }],
+    ['decode via the prefill path (max_new_tokens 8)', { seqs: decodeSeqs, Hq: 4, Hkv: 2, S: 16, maxNew: 8 }],
+    ['spec 3 tokens, split forced, MQA', { seqs: [{ ctx: 66, n: 3 }, { ctx: 3, n: 3 }, { ctx: 0, n: 3 }], Hq: 4, Hkv: 1, S: 16, numSms: SPLIT_ON }],
+  ];
+  it.each(decodeCases)('bf16 d32 %s', (name, c) => report(name, check(bf32(), c)));
+  it.each(decodeCases.slice(0, 2))('fp16 d32 %s', (name, c) => report(name, check(f32(), c)));
+
+  it('bf16 d64 GQA 2: chunked prefill and split decode', () => {
+    const k = render(testConfig('bfloat16', 64));
+    report('d64 prefill', check(k, { seqs: [{ ctx: 45, n: 20 }, { ctx: 9, n: 9 }], Hq: 4, Hkv: 2, S: 16 }));
+    report('d64 decode split', check(k, { seqs: [{ ctx: 60, n: 1 }, { ctx: 17, n: 2 }], Hq: 4, Hkv: 2, S: 32, numSms: SPLIT_ON }));
+  });
+
+  it('bf16 and fp16 d128: prefill and split decode', () => {
+    const kb = render(testConfig('bfloat16', 128));
+    report('d128 bf16 prefill', check(kb, { seqs: [{ ctx: 40, n: 19 }], Hq: 2, Hkv: 1, S: 16 }));
+    report('d128 bf16 decode split', check(kb, { seqs: [{ ctx: 50, n: 1 }, { ctx: 0, n: 1 }], Hq: 2, Hkv: 1, S: 16, numSms: SPLIT_ON }));
+    const kf = render(testConfig('float16', 128));
+    report('d128 fp16 decode', check(kf, { seqs: [{ ctx: 35, n: 2 }], Hq: 2, Hkv: 2, S: 32, numSms: 0 }));
+  });
+
+  it('the default config (d32, as chosen for the shipped model) on prefill and decode', () => {
+    const k = render(configForAttention(stepFor(4, 2, 32), ctxFor('bfloat16', 32, 4, 2)));
+    report('default prefill', check(k, { seqs: [{ ctx: 70, n: 70 }], Hq: 4, Hkv: 2, S: 16 }));
+    report('default decode', check(k, { seqs: [{ ctx: 70, n: 1 }, { ctx: 5, n: 1 }], Hq: 4, Hkv: 2, S: 16, numSms: 132 }));
+  });
+
+  it('property: random batch compositions (prefill, chunks, decode, spec, padding) match the reference', () => {
+    const k = bf32();
+    const seq = fc.oneof(
+      fc.integer({ min: 1, max: 40 }).map((ctx) => ({ ctx, n: ctx })),                      // prefill
+      fc.tuple(fc.integer({ min: 2, max: 60 }), fc.integer({ min: 1, max: 12 })).map(([ctx, n]) => ({ ctx, n: Math.min(n, ctx) })),
+      fc.integer({ min: 1, max: 60 }).map((ctx) => ({ ctx, n: 1 })),                        // decode
+      fc.integer({ min: 1, max: 3 }).map((n) => ({ ctx: 0, n })),                           // padding
+    );
+    fc.assert(fc.property(
+      fc.array(seq, { minLength: 1, maxLength: 3 }), fc.constantFrom([2, 2], [4, 2], [4, 1]), fc.constantFrom(16, 32),
+      fc.constantFrom(0, SPLIT_ON), fc.integer({ min: 1, max: 1 << 30 }),
+      (seqs, [Hq, Hkv], S, numSms, seed) => {
+        if (seqs.every((s) => s.n === 0)) return;
+        check(k, { seqs, Hq, Hkv, S, numSms, seed });
+      }), { numRuns: 6, seed: 42 });
+  });
+});
+
+describe('attention configs', () => {
+  it('chooser: tiles per head dim and target, shared memory within the target, workspace formula', () => {
+    for (const D of [32, 64, 128]) {
+      for (const target of ['a100', 'h100', 'all'] as const) {
+        const c = configForAttention(stepFor(32, 8, D), ctxFor('bfloat16', D, 32, 8, target));
+        expect(c.headDim).toBe(D);
+        expect(tileSmemBytes(c, c.prefill)).toBeLessThanOrEqual(163 * 1024);
+        const k = render(c);
+        expect(k.launches).toEqual([{ fn: k.name, args: 'LfcAttentionArgs' }]);
+        const limits = { maxTokens: 1024, maxSeqs: 64, maxContext: 8192, numSms: 132 };
+        expect(k.workspaceBytes!(limits)).toBe(c.decode.maxSplits * Math.min(1024, 64 * c.decode.maxNewTokens) * 32 * (D + 2) * 4);
+      }
+    }
+    expect(() => render({ ...testConfig('bfloat16', 32), headDim: 48 })).toThrow(/head dim/);
+    expect(() => render({ ...testConfig('bfloat16', 32), prefill: { warps: 2, blockN: 24 } })).toThrow(/blockN/);
+  });
+});
+
+describe.skipIf(!hasNvcc)('paged attention with nvcc', () => {
+  it('compiles for sm_80 and sm_90a without spills or stack (default configs d32/64/128, bf16 and fp16)', () => {
+    const kernels: RenderedKernel[] = [];
+    for (const dtype of ['bfloat16', 'float16'] as const) {
+      for (const D of [32, 64, 128]) kernels.push(render(configForAttention(stepFor(32, 8, D), ctxFor(dtype, D, 32, 8, 'all'))));
+    }
+    kernels.push(render(configForAttention(stepFor(32, 8, 64), ctxFor('bfloat16', 64, 32, 8, 'h100'))));
+    const rep = compileKernelsNvcc(kernels);
+    expect(new Set(rep.map((r) => r.arch))).toEqual(new Set(['sm_80', 'sm_90a']));
+    for (const r of rep) {
+      console.log(`${r.arch} ${r.kernel}: ${r.registers} registers, ${r.sharedBytes} B static smem, ${r.stackBytes} B stack, ${r.spillStores} B spills`);
+      expect(r.spillStores + r.spillLoads + r.stackBytes, r.kernel).toBe(0);
+    }
+  }, 300_000);
+});
