@@ -1,0 +1,89 @@
+/**
+ * linear family on the CPU emulator against runtime/kernels/linear.ts: the GEMV path (each
+ * columns-per-warp the chooser uses), every GEMM tile shape × pipeline depth the chooser can
+ * return (several tiles per build, T picking each), the simple path (K % 8 != 0), partial tiles in
+ * M, N and K, bf16 and fp16. Outputs are poisoned with NaN first; buffers live in emulator
+ * cudaMalloc memory that ends at a guard page. Epilogues: linear-epilogue.test.ts; nvcc:
+ * linear-nvcc.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { configForLinear, TILE_MENU, type GemmTile, type LinearConfig } from '../../compiler/codegen/families/linear.js';
+import type { CodegenContext } from '../../compiler/codegen/kernel.js';
+import { hasGxx } from '../helpers/emu-kernel.js';
+import { cfg, checkLinear } from './linear-harness.js';
+
+const ctx = (target: CodegenContext['target'], dtype: CodegenContext['dtype'] = 'bfloat16'): CodegenContext => ({
+  dtype, target, kv: { blockSize: 16, kvHeads: 2, headDim: 64 }, limits: { maxTokens: 512, maxSeqs: 8, maxContext: 1024, numSms: 132 },
+});
+const step = (N: number, K: number) => ({ kind: 'linear' as const, x: 'x', weight: 'w', outs: [{ buffer: 'y', start: 0, end: N }], K, N });
+
+/** Every GEMM tile (shape + stages) the chooser returns over the shapes that matter. */
+function chooserTiles(): Map<string, Omit<GemmTile, 'maxT'>> {
+  const out = new Map<string, Omit<GemmTile, 'maxT'>>();
+  for (const target of ['a100', 'h100', 'all'] as const)
+    for (const N of [24, 128, 256, 384, 1024, 4096, 11008, 28672])
+      for (const K of [64, 256, 512, 4096])
+        for (const t of configForLinear(step(N, K), ctx(target)).tiles) {
+          const { maxT: _, ...rest } = t;
+          out.set(JSON.stringify(rest), rest);
+        }
+  return out;
+}
+
+// Several tiles in one build: tile i serves T in (16 i, 16 (i+1)], the last every larger T.
+const SHAPES = Object.values(TILE_MENU);
+function multiTile(stages: number): LinearConfig['tiles'] {
+  return SHAPES.map((s, i) => ({ ...s, stages, maxT: i === SHAPES.length - 1 ? null : 16 * (i + 1) }));
+}
+
+describe.skipIf(!hasGxx)('linear on the emulator', () => {
+  it('the chooser only returns tiles of TILE_MENU with 2..4 stages (all covered below)', () => {
+    const menu = new Set(SHAPES.map((s) => JSON.stringify(s)));
+    for (const t of chooserTiles().values()) {
+      const { stages, ...shape } = t;
+      expect(menu.has(JSON.stringify(shape)), JSON.stringify(t)).toBe(true);
+      expect([2, 3, 4]).toContain(stages);
+    }
+  });
+
+  describe.each([2, 3, 4])('GEMM tiles with %i stages (bf16)', (stages) => {
+    const c = cfg('bfloat16', 'none', multiTile(stages));
+    it.each(SHAPES.map((s, i) => [`${s.bm}x${s.bn}x${s.bk}`, i] as const))('tile %s: partial tiles in M, N, K', (_, i) => {
+      const T = i === SHAPES.length - 1 ? 70 : 16 * i + 9 + (i % 3) * 3; // 9, 28, 41, 57, 70
+      expect(checkLinear(c, { T, K: 136, N: 136 })).toBe(2 + i);
+      if (stages === 3) expect(checkLinear(c, { T, K: 32, N: 72 })).toBe(2 + i); // one K slice (< stages - 1)
+    });
+  });
+
+  it('GEMM fp16, tiles 32x64 and 64x64 at N in {24, 72, 136}', () => {
+    const c = cfg('float16', 'none', [{ ...TILE_MENU.t32x64, stages: 3, maxT: 32 }, { ...TILE_MENU.t64x64, stages: 3, maxT: null }]);
+    expect(checkLinear(c, { T: 17, K: 64, N: 24 })).toBe(2);
+    expect(checkLinear(c, { T: 70, K: 136, N: 72 })).toBe(3);
+    expect(checkLinear(c, { T: 33, K: 64, N: 136 })).toBe(3);
+  });
+
+  describe.each(['bfloat16', 'float16'] as const)('GEMV (%s)', (dtype) => {
+    it.each([1, 2, 4])('%i column(s) per warp, T in {1, 2, 5, 8}', (cols) => {
+      const c = cfg(dtype, 'none', [{ ...TILE_MENU.t32x32, stages: 2, maxT: null }], { cols });
+      for (const [T, K, N] of [[1, 32, 24], [2, 136, 72], [5, 64, 136], [8, 520, 9]]) {
+        expect(checkLinear(c, { T, K, N }), `T=${T} K=${K} N=${N}`).toBe(1);
+      }
+    });
+  });
+
+  it('simple path when K % 8 != 0 (GEMV and GEMM sizes)', () => {
+    const c = cfg('bfloat16', 'none', [{ ...TILE_MENU.t32x32, stages: 2, maxT: null }]);
+    expect(checkLinear(c, { T: 2, K: 36, N: 24 })).toBe(0);
+    expect(checkLinear(c, { T: 17, K: 5, N: 72 })).toBe(0);
+  });
+
+  it('configForLinear: format not implemented names it; tiles valid for each target', () => {
+    expect(() => configForLinear({ ...step(64, 64), format: { kind: 'int4_group', groupSize: 32, scale: 's' } }, ctx('h100')))
+      .toThrow('CUDA linear: weight format int4_group not implemented yet');
+    expect(() => configForLinear({ ...step(64, 64), format: { kind: 'int8_channel', scale: 's' } }, ctx('a100')))
+      .toThrow('CUDA linear: weight format int8_channel not implemented yet');
+    const big = configForLinear(step(28672, 4096), ctx('h100'));
+    expect(big.tiles.map((t) => [t.bm, t.bn, t.stages])).toEqual([[64, 128, 4], [128, 128, 4]]);
+    expect(configForLinear(step(256, 256), ctx('a100', 'float16')).dtype).toBe('float16');
+  });
+});
