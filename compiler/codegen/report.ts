@@ -173,8 +173,9 @@ export function roofline(plan: Plan, opts: RooflineOptions = {}): RooflineEstima
   });
 }
 
-/** Seconds → "12.3 µs" / "4.56 ms" / "1.23 s". */
+/** Seconds → "504 ns" / "12.3 µs" / "4.56 ms" / "1.23 s". */
 export function fmtTime(s: number): string {
+  if (s < 1e-6) return `${(s * 1e9).toPrecision(3)} ns`;
   if (s < 1e-3) return `${(s * 1e6).toPrecision(3)} µs`;
   if (s < 1) return `${(s * 1e3).toPrecision(3)} ms`;
   return `${s.toPrecision(3)} s`;
