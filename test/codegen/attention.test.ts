@@ -20,6 +20,8 @@ import { mulberry32 } from '../helpers/random.js';
 // ---------------------------------------------------------------- ragged batches
 
 interface SeqSpec { ctx: number; n: number }
+/** Cache and table sizes, fixed when two batches must share the buffers of one CUDA graph. */
+interface Layout { maxBlocksPerSeq: number; numBlocks: number }
 
 interface Batch {
   positions: Int32Array;
@@ -40,11 +42,12 @@ interface Batch {
  * are a shuffled permutation of the cache (plus spare blocks), unused table entries -1. A
  * sequence with ctx 0 is a padding sequence (its `n` tokens get position 0, slot -1).
  */
-function makeBatch(seqs: SeqSpec[], S: number, rnd: () => number): Batch {
+function makeBatch(seqs: SeqSpec[], S: number, rnd: () => number, layout?: Layout): Batch {
   const B = seqs.length;
   const blocksOf = seqs.map((s) => Math.ceil(s.ctx / S));
-  const maxBlocksPerSeq = Math.max(1, ...blocksOf) + 1;
-  const numBlocks = blocksOf.reduce((a, b) => a + b, 0) + 3;
+  const maxBlocksPerSeq = layout?.maxBlocksPerSeq ?? Math.max(1, ...blocksOf) + 1;
+  const numBlocks = layout?.numBlocks ?? blocksOf.reduce((a, b) => a + b, 0) + 3;
+  if (blocksOf.reduce((a, b) => a + b, 0) > numBlocks || Math.max(...blocksOf) > maxBlocksPerSeq) throw new Error('batch does not fit the layout');
   const ids = Array.from({ length: numBlocks }, (_, i) => i);
   for (let i = ids.length - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));
@@ -92,6 +95,53 @@ extern "C" int run(const void* q, void* out, const void* k, const void* v, const
 }
 `;
 
+// CUDA graph: capture() records the launch once on buffers the wrapper owns (only the scalars are
+// known then); replay() copies a batch's data into those buffers and replays the graph.
+const GRAPH_WRAPPER = (fn: string): string => `
+#include "lfc_abi.h"
+#include <cstring>
+#include <vector>
+cudaError_t ${fn}(const LfcAttentionArgs&, cudaStream_t);
+namespace {
+enum { Q, OUT, K, V, POS, STARTS, CTX, TABLES, WS, NBUF };
+std::vector<unsigned char> buf[NBUF];
+cudaStream_t stream;
+cudaGraphExec_t exec;
+}
+extern "C" int capture(long q_bytes, long kv_bytes, int T, int B, int max_blocks, int max_new, int max_context, int heads,
+                       int kv_heads, int head_dim, int block_size, int num_blocks, float scale, long ws_bytes, int num_sms) {
+  const long sizes[NBUF] = {q_bytes, q_bytes, kv_bytes, kv_bytes, 4L * T, 4L * (B + 1), 4L * B, 4L * B * max_blocks, ws_bytes};
+  for (int i = 0; i < NBUF; ++i) buf[i].assign(size_t(sizes[i] > 0 ? sizes[i] : 1), 0);
+  LfcAttentionArgs a{};
+  a.q = buf[Q].data(); a.out = buf[OUT].data(); a.k_cache = buf[K].data(); a.v_cache = buf[V].data();
+  a.batch.positions = reinterpret_cast<const int32_t*>(buf[POS].data());
+  a.batch.seq_starts = reinterpret_cast<const int32_t*>(buf[STARTS].data());
+  a.batch.context_lens = reinterpret_cast<const int32_t*>(buf[CTX].data());
+  a.batch.block_tables = reinterpret_cast<const int32_t*>(buf[TABLES].data());
+  a.batch.T = T; a.batch.B = B; a.batch.max_blocks_per_seq = max_blocks; a.batch.max_new_tokens = max_new;
+  a.batch.max_context = max_context;
+  a.heads = heads; a.kv_heads = kv_heads; a.head_dim = head_dim; a.block_size = block_size; a.num_blocks = num_blocks;
+  a.scale = scale; a.workspace = buf[WS].data(); a.workspace_bytes = size_t(ws_bytes); a.num_sms = num_sms;
+  if (cudaStreamCreate(&stream) != cudaSuccess) return -1;
+  if (cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal) != cudaSuccess) return -2;
+  const int rc = ${fn}(a, stream);
+  cudaGraph_t g;
+  if (cudaStreamEndCapture(stream, &g) != cudaSuccess) return -3;
+  if (cudaGraphInstantiate(&exec, g, 0) != cudaSuccess) return -4;
+  return rc;
+}
+extern "C" int replay(const void* q, const void* k, const void* v, const int* pos, const int* starts, const int* ctx,
+                      const int* tables, void* out) {
+  const void* src[NBUF] = {q, nullptr, k, v, pos, starts, ctx, tables, nullptr};
+  for (int i = 0; i < NBUF; ++i) if (src[i]) std::memcpy(buf[i].data(), src[i], buf[i].size());
+  std::memset(buf[OUT].data(), 0xff, buf[OUT].size());  // NaN in bf16 and fp16
+  std::memset(buf[WS].data(), 0xff, buf[WS].size());
+  if (cudaGraphLaunch(exec, stream) != cudaSuccess) return -5;
+  std::memcpy(out, buf[OUT].data(), buf[OUT].size());
+  return 0;
+}
+`;
+
 type RunFn = (...args: unknown[]) => number;
 const libs = new Map<string, RunFn>();
 function runner(k: RenderedKernel): RunFn {
@@ -128,26 +178,32 @@ interface Case {
 
 const SPLIT_ON = 1 << 20;
 
-/** Runs one case; returns the largest error relative to the tolerance (≤ 1 passes). */
-function check(k: RenderedKernel, c: Case): { worst: number; maxErr: number } {
-  const cfg = k.config as AttentionConfig;
+interface Prepared {
+  bt: Batch;
+  q: Uint16Array;
+  k: Uint16Array;
+  v: Uint16Array;
+  /** The reference output, zeros for padding tokens. */
+  expected: Float32Array;
+  scale: number;
+  /** Bytes of workspace the case provides (the family's formula for this batch). */
+  wsBytes: number;
+}
+
+/** Random q/K/V in the storage dtype for a case, and the reference output. */
+function prepare(cfg: AttentionConfig, c: Case, layout?: Layout): Prepared {
   const { dtype, headDim: D } = cfg;
   const { Hq, Hkv, S } = c;
   const rnd = mulberry32(c.seed ?? 1234);
-  const bt = makeBatch(c.seqs, S, rnd);
-  const { enc, dec, nan } = codec(dtype);
+  const bt = makeBatch(c.seqs, S, rnd, layout);
+  const { enc, dec } = codec(dtype);
   const randVals = (n: number, amp: number) => {
     const bits = new Uint16Array(n), vals = new Float32Array(n);
     for (let i = 0; i < n; i++) { bits[i] = enc((rnd() * 2 - 1) * amp); vals[i] = dec(bits[i]); }
     return { bits, vals };
   };
   const q = randVals(bt.T * Hq * D, 2), kc = randVals(bt.numBlocks * S * Hkv * D, 2), vc = randVals(bt.numBlocks * S * Hkv * D, 1);
-  const out = new Uint16Array(bt.T * Hq * D).fill(nan);
   const scale = 1 / Math.sqrt(D);
-  const ws = new Float32Array(Math.max(1, workspaceBytes({ ...cfg, heads: Hq }, { maxTokens: bt.T, maxSeqs: bt.B, maxContext: bt.maxContext, numSms: 1 }) / 4));
-  const rc = runner(k)(q.bits, out, kc.bits, vc.bits, bt.positions, bt.seqStarts, bt.contextLens, bt.blockTables, bt.T, bt.B,
-    bt.maxBlocksPerSeq, c.maxNew ?? bt.maxNew, bt.maxContext, Hq, Hkv, D, S, bt.numBlocks, scale, ws, ws.byteLength, c.numSms ?? 0);
-  expect(rc).toBe(0);
 
   // Reference over the non-padding sequences; padding tokens must come out zero.
   const live = c.seqs.map((s, b) => ({ s, b })).filter(({ s }) => s.ctx > 0);
@@ -168,7 +224,13 @@ function check(k: RenderedKernel, c: Case): { worst: number; maxErr: number } {
   });
   const expected = new Float32Array(bt.T * Hq * D);
   rows.forEach((t, i) => expected.set(ref.subarray(i * Hq * D, (i + 1) * Hq * D), t * Hq * D));
+  const wsBytes = workspaceBytes({ ...cfg, heads: Hq }, { maxTokens: bt.T, maxSeqs: bt.B, maxContext: bt.maxContext, numSms: 1 });
+  return { bt, q: q.bits, k: kc.bits, v: vc.bits, expected, scale, wsBytes };
+}
 
+/** Largest error relative to |got − ref| ≤ atol + rtol·|ref| (≤ 1 passes); throws past 1. */
+function compare(dtype: ActDType, Hq: number, D: number, out: Uint16Array, expected: Float32Array): { worst: number; maxErr: number } {
+  const { dec } = codec(dtype);
   const { atol, rtol } = TOL[dtype];
   let worst = 0, maxErr = 0, where = -1;
   for (let i = 0; i < expected.length; i++) {
@@ -183,6 +245,30 @@ function check(k: RenderedKernel, c: Case): { worst: number; maxErr: number } {
     throw new Error(`token ${t} head ${h} dim ${d}: got ${dec(out[where])}, expected ${expected[where]} (${worst.toFixed(2)}× tolerance)`);
   }
   return { worst, maxErr };
+}
+
+/**
+ * Runs one case through the launch function (outputs and workspace poisoned with NaN first);
+ * checks against the reference, and that the split path ran exactly when `expectSplit` says
+ * (it is the only writer of the workspace).
+ */
+function check(k: RenderedKernel, c: Case, expectSplit?: boolean): { worst: number; maxErr: number } {
+  const cfg = k.config as AttentionConfig;
+  const { Hq, Hkv, S } = c;
+  const D = cfg.headDim;
+  const p = prepare(cfg, c);
+  const { bt } = p;
+  const out = new Uint16Array(bt.T * Hq * D).fill(codec(cfg.dtype).nan);
+  const ws = new Float32Array(Math.max(1, p.wsBytes / 4)).fill(NaN);
+  const rc = runner(k)(p.q, out, p.k, p.v, bt.positions, bt.seqStarts, bt.contextLens, bt.blockTables, bt.T, bt.B,
+    bt.maxBlocksPerSeq, c.maxNew ?? bt.maxNew, bt.maxContext, Hq, Hkv, D, S, bt.numBlocks, p.scale, ws, ws.byteLength, c.numSms ?? 0);
+  expect(rc).toBe(0);
+  // Forced on (num_sms huge), the split path runs for decode-sized batches with more than one
+  // split's worth of keys; with num_sms 0 never.
+  const want = expectSplit ?? ((c.numSms ?? 0) === SPLIT_ON && (c.maxNew ?? bt.maxNew) <= cfg.decode.maxNewTokens &&
+    bt.maxContext > cfg.decode.minKeysPerSplit);
+  expect(!Number.isNaN(ws[0]), 'split-KV path taken').toBe(want);
+  return compare(cfg.dtype, Hq, D, out, p.expected);
 }
 
 // ---------------------------------------------------------------- configs
@@ -247,7 +333,33 @@ describe.skipIf(!hasGxx)('paged attention on the emulator', () => {
   it('the default config (d32, as chosen for the shipped model) on prefill and decode', () => {
     const k = render(configForAttention(stepFor(4, 2, 32), ctxFor('bfloat16', 32, 4, 2)));
     report('default prefill', check(k, { seqs: [{ ctx: 70, n: 70 }], Hq: 4, Hkv: 2, S: 16 }));
-    report('default decode', check(k, { seqs: [{ ctx: 70, n: 1 }, { ctx: 5, n: 1 }], Hq: 4, Hkv: 2, S: 16, numSms: 132 }));
+    // 70 keys < 256 per split: no split even with 132 SMs to fill.
+    report('default decode', check(k, { seqs: [{ ctx: 70, n: 1 }, { ctx: 5, n: 1 }], Hq: 4, Hkv: 2, S: 16, numSms: 132 }, false));
+  });
+
+  it.each([
+    ['decode, split forced', SPLIT_ON, [{ ctx: 10, n: 1 }, { ctx: 50, n: 1 }, { ctx: 0, n: 1 }, { ctx: 33, n: 1 }], [{ ctx: 47, n: 1 }, { ctx: 3, n: 1 }, { ctx: 20, n: 1 }, { ctx: 0, n: 1 }]],
+    ['decode, split off', 0, [{ ctx: 10, n: 1 }, { ctx: 50, n: 1 }, { ctx: 0, n: 1 }, { ctx: 33, n: 1 }], [{ ctx: 47, n: 1 }, { ctx: 3, n: 1 }, { ctx: 20, n: 1 }, { ctx: 0, n: 1 }]],
+    ['chunked prefill', 0, [{ ctx: 30, n: 9 }, { ctx: 9, n: 9 }], [{ ctx: 60, n: 9 }, { ctx: 20, n: 9 }]],
+  ] as [string, number, SeqSpec[], SeqSpec[]][])('CUDA graph: %s captured on one batch, replayed on others with the same scalars', (_, numSms, seqsA, seqsB) => {
+    const k = bf32();
+    const cfg = k.config as AttentionConfig;
+    const D = cfg.headDim, Hq = 4, Hkv = 2, S = 16, maxContext = 64;
+    const layout: Layout = { maxBlocksPerSeq: 5, numBlocks: 12 };
+    const lib = buildEmuLib([k], GRAPH_WRAPPER(k.name));
+    const capture = lib.func('int capture(long, long, int, int, int, int, int, int, int, int, int, int, float, long, int)');
+    const replay = lib.func('int replay(const void*, const void*, const void*, const int*, const int*, const int*, const int*, void*)');
+    const cases = [seqsA, seqsB, seqsA].map((seqs, i) => prepare(cfg, { seqs, Hq, Hkv, S, seed: 7 + i }, layout));
+    const bt = cases[0].bt;
+    const maxNew = Math.max(...[seqsA, seqsB].flat().map((s) => s.n));
+    const wsBytes = Math.max(...cases.map((p) => p.wsBytes));
+    expect(capture(bt.T * Hq * D * 2, layout.numBlocks * S * Hkv * D * 2, bt.T, bt.B, layout.maxBlocksPerSeq, maxNew, maxContext,
+      Hq, Hkv, D, S, layout.numBlocks, cases[0].scale, wsBytes, numSms)).toBe(0);
+    for (const p of cases) {
+      const out = new Uint16Array(bt.T * Hq * D);
+      expect(replay(p.q, p.k, p.v, p.bt.positions, p.bt.seqStarts, p.bt.contextLens, p.bt.blockTables, out)).toBe(0);
+      compare(cfg.dtype, Hq, D, out, p.expected);
+    }
   });
 
   it('property: random batch compositions (prefill, chunks, decode, spec, padding) match the reference', () => {
