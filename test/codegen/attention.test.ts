@@ -283,8 +283,8 @@ const stepFor = (heads: number, kvHeads: number, D: number): AttentionStep =>
 function testConfig(dtype: ActDType, D: number): AttentionConfig {
   return {
     ...configForAttention(stepFor(4, 2, D), ctxFor(dtype, D, 4, 2)),
-    prefill: { warps: 2, blockN: 32 },
-    decode: { warps: 1, blockN: 16, maxNewTokens: 4, maxSplits: 8, minKeysPerSplit: 16, ctasPerSm: 4 },
+    prefill: { warps: 2, blockN: 32, stages: 2 },
+    decode: { warps: 1, blockN: 16, stages: 3, maxNewTokens: 4, maxSplits: 8, minKeysPerSplit: 16, ctasPerSm: 4 },
   };
 }
 
@@ -316,8 +316,9 @@ describe.skipIf(!hasGxx)('paged attention on the emulator', () => {
   it.each(decodeCases)('bf16 d32 %s', (name, c) => report(name, check(bf32(), c)));
   it.each(decodeCases.slice(0, 2))('fp16 d32 %s', (name, c) => report(name, check(f32(), c)));
 
-  it('bf16 d64 GQA 2: chunked prefill and split decode', () => {
-    const k = render(testConfig('bfloat16', 64));
+  it('bf16 d64 GQA 2 (4-warp 16-key 4-stage prefill, 2-stage decode): chunked prefill and split decode', () => {
+    const base = testConfig('bfloat16', 64);
+    const k = render({ ...base, prefill: { warps: 4, blockN: 16, stages: 4 }, decode: { ...base.decode, stages: 2 } });
     report('d64 prefill', check(k, { seqs: [{ ctx: 45, n: 20 }, { ctx: 9, n: 9 }], Hq: 4, Hkv: 2, S: 16 }));
     report('d64 decode split', check(k, { seqs: [{ ctx: 60, n: 1 }, { ctx: 17, n: 2 }], Hq: 4, Hkv: 2, S: 32, numSms: SPLIT_ON }));
   });
@@ -394,7 +395,8 @@ describe('attention configs', () => {
       }
     }
     expect(() => render({ ...testConfig('bfloat16', 32), headDim: 48 })).toThrow(/head dim/);
-    expect(() => render({ ...testConfig('bfloat16', 32), prefill: { warps: 2, blockN: 24 } })).toThrow(/blockN/);
+    expect(() => render({ ...testConfig('bfloat16', 32), prefill: { warps: 2, blockN: 24, stages: 2 } })).toThrow(/blockN/);
+    expect(() => render({ ...testConfig('bfloat16', 32), decode: { ...testConfig('bfloat16', 32).decode, stages: 5 } })).toThrow(/stages/);
   });
 });
 

@@ -24,6 +24,8 @@ export interface AttentionTile {
   warps: number;
   /** Keys per KV tile (multiple of 16). */
   blockN: number;
+  /** K/V tiles in the cp.async ring (2 = double buffering; 3-4 keep more bytes in flight). */
+  stages: number;
 }
 
 export interface DecodeTile extends AttentionTile {
@@ -52,16 +54,17 @@ export interface AttentionConfig {
 
 const SUPPORTED_HEAD_DIMS = [32, 64, 128, 256];
 
-/** Shared memory of one tile CTA (Q tile + double-buffered K and V tiles, rows padded by 8). */
+/** Shared memory of one tile CTA (Q tile + `stages` K and V tiles, rows padded by 8 elements). */
 export function tileSmemBytes(c: Pick<AttentionConfig, 'headDim' | 'dtype'>, t: AttentionTile): number {
-  return (t.warps * 16 + 4 * t.blockN) * (c.headDim + 8) * 2;
+  return (t.warps * 16 + 2 * t.stages * t.blockN) * (c.headDim + 8) * 2;
 }
 
 /**
- * Tiles from head dim, GQA ratio and target. Prefill: 64 rows (4 warps) × 64 keys (hdim ≤ 64:
- * 8 warps on h100, more rows per KV load). Decode: one warp of 16 rows (2 when the GQA group
- * times maxNewTokens needs more), 32-key tiles, split-KV to 4 CTAs per SM, ≥ 256 keys per split
- * (vLLM v2 uses 512-token partitions), at most 16 splits.
+ * Tiles from head dim, GQA ratio and target. Prefill: 64 rows (4 warps) × 64 keys, double
+ * buffered (hdim ≤ 64 on h100: 8 warps, more rows per KV load; hdim 256: 32 keys). Decode: one
+ * warp of 16 rows (2 when GQA group × maxNewTokens exceeds 16), 64-key tiles (32 for hdim 128)
+ * in a 3-deep ring (memory bound: bytes in flight), split-KV up to 4 CTAs per SM with ≥ 256 keys
+ * per split (vLLM v2 uses 512-token partitions), at most 16 splits. Not measured on a GPU yet.
  */
 export function configForAttention(step: AttentionStep, ctx: CodegenContext): AttentionConfig {
   const D = step.headDim;
@@ -75,10 +78,11 @@ export function configForAttention(step: AttentionStep, ctx: CodegenContext): At
     kvHeads: step.kvHeads,
     blockSize: ctx.kv.blockSize,
     target: ctx.target,
-    prefill: { warps: prefillWarps, blockN: D >= 256 ? 32 : 64 },
+    prefill: { warps: prefillWarps, blockN: D >= 256 ? 32 : 64, stages: 2 },
     decode: {
       warps: group * maxNewTokens > 16 ? 2 : 1,
       blockN: D <= 64 ? 64 : 32,
+      stages: D <= 128 ? 3 : 2,
       maxNewTokens,
       maxSplits: 16,
       minKeysPerSplit: 256,
@@ -90,8 +94,9 @@ export function configForAttention(step: AttentionStep, ctx: CodegenContext): At
 export function kernelName(c: AttentionConfig): string {
   const dt = c.dtype === 'bfloat16' ? 'bf16' : 'f16';
   const d = c.decode;
-  return `lfc_attention_${dt}_d${c.headDim}_p${c.prefill.warps}x${c.prefill.blockN}` +
-    `_dec${d.warps}x${d.blockN}_n${d.maxNewTokens}_s${d.maxSplits}_k${d.minKeysPerSplit}_c${d.ctasPerSm}`;
+  const p = c.prefill;
+  return `lfc_attention_${dt}_d${c.headDim}_p${p.warps}x${p.blockN}x${p.stages}` +
+    `_dec${d.warps}x${d.blockN}x${d.stages}_n${d.maxNewTokens}_s${d.maxSplits}_k${d.minKeysPerSplit}_c${d.ctasPerSm}`;
 }
 
 /**
@@ -111,6 +116,7 @@ function checkConfig(c: AttentionConfig): void {
   for (const [what, t] of [['prefill', c.prefill], ['decode', c.decode]] as const) {
     if (!(Number.isInteger(t.warps) && t.warps >= 1 && t.warps <= 8)) fail(`${what}.warps must be 1..8`);
     if (!(Number.isInteger(t.blockN) && t.blockN >= 16 && t.blockN <= 128 && t.blockN % 16 === 0)) fail(`${what}.blockN must be 16..128, a multiple of 16`);
+    if (!(Number.isInteger(t.stages) && t.stages >= 2 && t.stages <= 4)) fail(`${what}.stages must be 2..4`);
     const limit = c.target === 'all' ? Math.min(TARGET_ARCH.a100.smemPerBlockOptin, TARGET_ARCH.h100.smemPerBlockOptin) : TARGET_ARCH[c.target].smemPerBlockOptin;
     if (tileSmemBytes(c, t) > limit) fail(`${what} tile needs ${tileSmemBytes(c, t)} bytes of shared memory, ${c.target} allows ${limit}`);
   }
