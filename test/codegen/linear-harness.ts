@@ -8,6 +8,7 @@ import type { LinearConfig, LinearActivation } from '../../compiler/codegen/fami
 import { render } from '../../compiler/codegen/families/linear.js';
 import type { RenderedKernel } from '../../compiler/codegen/kernel.js';
 import { reference } from '../../runtime/kernels/linear.js';
+import { linearW4A16, quantizeInt4Group } from '../../runtime/kernels/quant.js';
 import { bf16Decode, bf16Encode, fp16Decode, fp16Encode } from '../../runtime/floats.js';
 import { buildEmuLib } from '../helpers/emu-kernel.js';
 import { mulberry32 } from '../helpers/random.js';
@@ -21,6 +22,9 @@ export interface LinearCase {
   /** Column ranges [start, end) of the outs (default one out over all N). */
   outs?: [number, number][];
   seed?: number;
+  /** int4_group weights (the config must have weight int4_group): zero points given, smooth given. */
+  zero?: boolean;
+  smooth?: boolean;
 }
 
 type Runner = (...args: unknown[]) => number;
@@ -34,10 +38,17 @@ cudaError_t ${name}(const LfcLinearArgs&, cudaStream_t);
 extern "C" int ${name}_path;
 static void* dev(const void* h, size_t n) { if (!h) return nullptr; void* d; cudaMalloc(&d, n); std::memcpy(d, h, n); return d; }
 // outs: 4 x (ptr, start, end) in flat arrays; returns path * 1000 + cudaError.
+// Dense W when gs == 0; else int4_group (group gs): packed W [N, K/2], scale/zero [N, K/gs], smooth [K].
 extern "C" int run(const void* x, const void* w, const float* bias, const void* res, void* o0, void* o1, void* o2, void* o3,
-                   const int* ranges, int n_outs, int T, int K, int N) {
+                   const int* ranges, int n_outs, int T, int K, int N, int gs, const float* scale, const uint8_t* zero,
+                   const float* smooth) {
   LfcLinearArgs a{};
-  a.x = dev(x, size_t(T) * K * 2); a.w = dev(w, size_t(N) * K * 2);
+  a.x = dev(x, size_t(T) * K * 2); a.w = dev(w, gs ? size_t(N) * K / 2 : size_t(N) * K * 2);
+  if (gs) {
+    size_t g = size_t(N) * (K / gs);
+    a.scale = static_cast<const float*>(dev(scale, g * 4)); a.zero = static_cast<const uint8_t*>(dev(zero, g));
+    a.smooth = static_cast<const float*>(dev(smooth, size_t(K) * 4));
+  }
   a.bias = static_cast<const float*>(dev(bias, size_t(N) * 4)); a.residual = dev(res, size_t(T) * N * 2);
   void* hs[4] = {o0, o1, o2, o3};
   for (int j = 0; j < n_outs; ++j) {
@@ -57,7 +68,7 @@ export function emuLinear(c: LinearConfig): { run: Runner; kernel: RenderedKerne
   let l = libs.get(k.name);
   if (!l) {
     const lib = buildEmuLib([k], wrapper(k.name));
-    const run = lib.func('int run(const void*, const void*, const float*, const void*, void*, void*, void*, void*, const int*, int, int, int, int)') as Runner;
+    const run = lib.func('int run(const void*, const void*, const float*, const void*, void*, void*, void*, void*, const int*, int, int, int, int, int, const float*, const uint8_t*, const float*)') as Runner;
     l = { run, kernel: k };
     libs.set(k.name, l);
   }
@@ -73,7 +84,7 @@ const TOL = {
 export const tolerances = TOL;
 
 /** Runs one case; returns the path the launch function took (0 simple, 1 gemv, 2+i tile i). */
-export function checkLinear(c: LinearConfig, tc: LinearCase): number {
+export function checkLinear(c: LinearConfig, tc: LinearCase, tolerance: { rel: number; maxAbs: number } = TOL[c.dtype]): number {
   const { T, K, N } = tc;
   const enc = c.dtype === 'bfloat16' ? bf16Encode : fp16Encode;
   const dec = c.dtype === 'bfloat16' ? bf16Decode : fp16Decode;
@@ -84,17 +95,19 @@ export function checkLinear(c: LinearConfig, tc: LinearCase): number {
     return { h, f };
   };
   const x = q(T * K, 1), w = q(N * K, 1 / Math.sqrt(K));
+  const w4 = c.weight?.kind === 'int4_group' ? quantizeInt4Group(w.f, N, K, c.weight.groupSize) : undefined;
+  if (w4 && !tc.zero) w4.zero.fill(8);
+  const smooth = w4 && tc.smooth ? Float32Array.from({ length: K }, () => Math.fround(0.5 + rnd())) : undefined;
   const bias = tc.bias ? Float32Array.from({ length: N }, () => Math.fround(rnd() - 0.5)) : undefined;
   const res = tc.residual ? q(T * N, 1) : undefined;
   const ranges = tc.outs ?? [[0, N]];
   const outs = ranges.map(([s, e]) => new Uint16Array(T * (e - s)).fill(c.dtype === 'bfloat16' ? 0x7fc0 : 0x7e00));
-  const ref = reference({
-    x: x.f, weight: w.f, bias, residual: res?.f, activation: c.activation === 'none' ? undefined : c.activation,
-    T, K, N, dtype: c.dtype,
-  });
+  const common = { x: x.f, bias, residual: res?.f, activation: c.activation === 'none' ? undefined : c.activation, T, K, N, dtype: c.dtype };
+  const ref = w4 ? linearW4A16({ ...common, smooth, weight: w4 }) : reference({ ...common, weight: w.f });
   const { run } = emuLinear(c);
-  const r = run(x.h, w.h, bias ?? null, res?.h ?? null, outs[0] ?? null, outs[1] ?? null, outs[2] ?? null, outs[3] ?? null,
-    Int32Array.from(ranges.flat()), ranges.length, T, K, N);
+  const r = run(x.h, w4 ? w4.packed : w.h, bias ?? null, res?.h ?? null, outs[0] ?? null, outs[1] ?? null, outs[2] ?? null, outs[3] ?? null,
+    Int32Array.from(ranges.flat()), ranges.length, T, K, N, w4 ? w4.groupSize : 0, w4?.scale ?? null,
+    w4 && tc.zero ? w4.zero : null, smooth ?? null);
   expect(r % 1000, 'cudaError').toBe(0);
   let num = 0, den = 0, maxErr = 0, maxRef = 0;
   ranges.forEach(([s, e], j) => {
@@ -108,7 +121,7 @@ export function checkLinear(c: LinearConfig, tc: LinearCase): number {
       }
     }
   });
-  const tol = TOL[c.dtype];
+  const tol = tolerance;
   const rel = Math.sqrt(num / Math.max(den, 1e-30));
   expect(rel, `relative error T=${T} K=${K} N=${N}`).toBeLessThanOrEqual(tol.rel);
   expect(maxErr, `max abs error T=${T} K=${K} N=${N} (max |ref| ${maxRef})`).toBeLessThanOrEqual(tol.maxAbs * maxRef * 1.01 + 1e-6);

@@ -2,7 +2,7 @@
  * linear family with nvcc: every config configForLinear returns over the shapes that matter
  * (shipped model K ∈ {256, 512}, N ∈ {256, 384, 1024}; 7B-class K = 4096, N up to 28672), per
  * target, compiles for sm_80 + sm_90a with no spills and no stack frame. Registers and shared
- * memory per kernel are printed (dynamic shared memory is the tile's, ptxas reports static only).
+ * memory per kernel are printed; W4A16 (int4_group) configs too (dynamic shared memory is the tile's, ptxas reports static only).
  */
 import { describe, expect, it } from 'vitest';
 import { configForLinear, render, tileSmemBytes, type LinearConfig } from '../../compiler/codegen/families/linear.js';
@@ -23,6 +23,11 @@ function chooserConfigs(): LinearConfig[] {
   // fp16 and another activation: one config is enough (dtype / activation only change the epilogue and mma).
   const f = configForLinear({ kind: 'linear', x: 'x', weight: 'w', outs: [{ buffer: 'y', start: 0, end: 4096 }], K: 4096, N: 4096, activation: 'gelu_erf' }, ctx('a100', 'float16'));
   seen.set(JSON.stringify(f), f);
+  // W4A16 (int4_group, group 128), decode- and prefill-sized tiles.
+  for (const N of [1024, 4096]) {
+    const q = configForLinear({ kind: 'linear', x: 'x', weight: 'w', outs: [{ buffer: 'y', start: 0, end: N }], K: 4096, N, format: { kind: 'int4_group', groupSize: 128, scale: 's', zero: 'z' } }, ctx('h100', 'bfloat16'));
+    seen.set(JSON.stringify(q), q);
+  }
   return [...seen.values()];
 }
 

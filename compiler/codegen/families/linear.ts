@@ -50,6 +50,13 @@ export interface LinearConfig {
   gemv: GemvConfig;
   /** GEMM tiles by ascending maxT; the last has maxT null. */
   tiles: GemmTile[];
+  /**
+   * Weight format: dense (default, W in the activation dtype) or int4_group W4A16 (plan
+   * LinearFormat; uint8 [N, K/2] low nibble first, fp32 scale and optional uint8 zero per group,
+   * optional fp32 smooth [K]); dequantized in registers (fp32 on the GEMV path, rounded to the
+   * activation dtype for the mma on the GEMM path).
+   */
+  weight?: { kind: 'dense' } | { kind: 'int4_group'; groupSize: number };
 }
 
 const ACT_EXPR: Record<LinearActivation, string> = {
@@ -74,6 +81,10 @@ export function validateLinearConfig(c: LinearConfig): void {
   if (!(Number.isInteger(g.maxT) && g.maxT >= 1 && g.maxT <= 16)) throw new Error(`${where}: gemv.maxT must be 1..16`);
   if (![1, 2, 4].includes(g.cols)) throw new Error(`${where}: gemv.cols must be 1, 2 or 4`);
   if (!(Number.isInteger(g.warps) && g.warps >= 1 && g.warps <= 8)) throw new Error(`${where}: gemv.warps must be 1..8`);
+  if (c.weight?.kind === 'int4_group') {
+    const gs = c.weight.groupSize;
+    if (!(Number.isInteger(gs) && gs >= 8 && gs % 8 === 0)) throw new Error(`${where}: int4_group group size must be a positive multiple of 8`);
+  }
   if (c.tiles.length === 0) throw new Error(`${where}: needs at least one GEMM tile`);
   let prev = g.maxT;
   c.tiles.forEach((t, i) => {
@@ -97,7 +108,8 @@ function tileKey(t: GemmTile): string {
 /** The launch function's (and translation unit's) name: unique per config. */
 export function kernelName(c: LinearConfig): string {
   const dt = c.dtype === 'bfloat16' ? 'bf16' : 'f16';
-  return `lfc_linear_${dt}_${c.activation}_v${c.gemv.maxT}c${c.gemv.cols}w${c.gemv.warps}_${c.tiles.map(tileKey).join('_')}`;
+  const wf = c.weight?.kind === 'int4_group' ? `_w4g${c.weight.groupSize}` : '';
+  return `lfc_linear_${dt}${wf}_${c.activation}_v${c.gemv.maxT}c${c.gemv.cols}w${c.gemv.warps}_${c.tiles.map(tileKey).join('_')}`;
 }
 
 /** A tile for T above `maxT` (null: all). The tile menu the chooser and the autotuner draw from. */
@@ -121,7 +133,14 @@ export const TILE_MENU = {
  *    with the shared memory for it (h100: 4 stages; a100 / all: 3).
  */
 export function configForLinear(step: LinearStep, ctx: CodegenContext): LinearConfig {
-  if (step.format) throw new Error(`CUDA linear: weight format ${step.format.kind} not implemented yet`);
+  let weight: LinearConfig['weight'];
+  if (step.format?.kind === 'int4_group') {
+    const groupSize = step.format.groupSize ?? 128;
+    if (groupSize % 8 !== 0) throw new Error(`CUDA linear: int4_group group size ${groupSize} is not a multiple of 8`);
+    weight = { kind: 'int4_group', groupSize };
+  } else if (step.format) {
+    throw new Error(`CUDA linear: weight format ${step.format.kind} not implemented yet`);
+  }
   const { N, K } = step;
   const target: GpuTarget | 'all' = ctx.target;
   const deep = K >= 1024 ? (target === 'h100' ? 4 : 3) : K >= 256 ? 3 : 2;
@@ -135,7 +154,7 @@ export function configForLinear(step: LinearStep, ctx: CodegenContext): LinearCo
   } else {
     tiles = [{ ...TILE_MENU.t64x128, stages: deep, maxT: 128 }, { ...TILE_MENU.t128x128, stages: deep, maxT: null }];
   }
-  const c: LinearConfig = { dtype: ctx.dtype, activation: step.activation ?? 'none', gemv, tiles };
+  const c: LinearConfig = { dtype: ctx.dtype, activation: step.activation ?? 'none', gemv, tiles, ...(weight ? { weight } : {}) };
   validateLinearConfig(c);
   return c;
 }
@@ -149,6 +168,7 @@ export function render(c: LinearConfig): RenderedKernel {
     actExpr: ACT_EXPR[c.activation],
     mmaFn: c.dtype === 'bfloat16' ? 'lfc::mma_m16n8k16_bf16' : 'lfc::mma_m16n8k16_f16',
     gemv: c.gemv,
+    w4: c.weight?.kind === 'int4_group', w4Group: c.weight?.kind === 'int4_group' ? c.weight.groupSize : 0,
     tiles: c.tiles.map((t, i) => ({
       ...t, maxT: t.maxT ?? 0, maxTText: t.maxT === null ? 'any' : String(t.maxT), last: i === c.tiles.length - 1, path: 2 + i,
     })),
