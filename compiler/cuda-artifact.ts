@@ -4,7 +4,7 @@
  * libmodel-emu.so for the CPU emulator), and write report.md. Without nvcc every source is still
  * written and the result says, loudly, that nothing was built.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Plan } from '../runtime/plan.js';
 import { buildEmuLibrary, buildGpuLibrary, writeCudaSources, type UnitReport } from './build/artifact-build.js';
@@ -13,6 +13,7 @@ import { kernelFor } from './codegen/families/index.js';
 import type { GpuTarget } from './codegen/kernel.js';
 import { generateCudaSources, type CudaSources } from './codegen/launcher.js';
 import { kernelTable, rooflineTable } from './codegen/report.js';
+import { generateModule } from './codegen/module.js';
 
 export type BuildTarget = GpuTarget | 'all' | 'emu';
 
@@ -64,6 +65,11 @@ export async function buildCudaArtifact(plan: Plan, dir: string, opts: CudaArtif
     notes.push(`built ${path.basename(r.library)} for ${r.archs.join(' + ')} in ${(r.ms / 1000).toFixed(1)} s`);
   }
   if (library) files.push(library);
+  const companions = ['tokenizer.json', 'tokenizer_config.json', 'config.json', 'generation_config.json'].filter((f) => existsSync(path.join(dir, f)));
+  const libs = { gpu: existsSync(path.join(dir, 'libmodel.so')) ? 'libmodel.so' : undefined, emu: existsSync(path.join(dir, 'libmodel-emu.so')) ? 'libmodel-emu.so' : undefined };
+  const moduleFile = path.join(dir, 'index.ts');
+  writeFileSync(moduleFile, generateModule(plan, { libraries: libs, files: companions }));
+  files.push(moduleFile);
   const report = path.join(dir, 'report.md');
   writeFileSync(report, reportMarkdown(plan, sources, units, notes));
   files.push(report);
