@@ -20,8 +20,10 @@ import { renderTemplate } from '../render.js';
 export type AttentionStep = Extract<Step, { kind: 'attention' }>;
 
 export interface AttentionTile {
-  /** Warps per CTA; each owns 16 query rows, so the CTA covers 16·warps rows. */
+  /** Warps per CTA; each owns 16·rowTilesPerWarp query rows. */
   warps: number;
+  /** m16 row tiles per warp (1 or 2): 2 reads each K/V fragment from shared memory once for 32 rows. */
+  rowTilesPerWarp: number;
   /** Keys per KV tile (multiple of 16). */
   blockN: number;
   /** K/V tiles in the cp.async ring (2 = double buffering; 3-4 keep more bytes in flight). */
@@ -56,12 +58,14 @@ const SUPPORTED_HEAD_DIMS = [32, 64, 128, 256];
 
 /** Shared memory of one tile CTA (Q tile + `stages` K and V tiles, rows padded by 8 elements). */
 export function tileSmemBytes(c: Pick<AttentionConfig, 'headDim' | 'dtype'>, t: AttentionTile): number {
-  return (t.warps * 16 + 2 * t.stages * t.blockN) * (c.headDim + 8) * 2;
+  return (t.warps * t.rowTilesPerWarp * 16 + 2 * t.stages * t.blockN) * (c.headDim + 8) * 2;
 }
 
 /**
- * Tiles from head dim, GQA ratio and target. Prefill: 64 rows (4 warps) × 64 keys, double
- * buffered (hdim ≤ 64 on h100: 8 warps, more rows per KV load; hdim 256: 32 keys). Decode: one
+ * Tiles from head dim, GQA ratio and target. Prefill, double buffered, 4 warps: hdim ≤ 64: 128
+ * rows (2 m16 tiles per warp) × 32 keys (124-175 registers; × 64 keys needs 249-255 and spills
+ * on sm_90a at hdim 32); hdim 128: 64 rows × 64 keys (171 registers; 128 × 32 needs 253);
+ * hdim 256: 64 × 32. Decode: one
  * warp of 16 rows (2 when GQA group × maxNewTokens exceeds 16), 64-key tiles (32 for hdim 128)
  * in a 3-deep ring (memory bound: bytes in flight), split-KV up to 4 CTAs per SM with ≥ 256 keys
  * per split (vLLM v2 uses 512-token partitions), at most 16 splits. Not measured on a GPU yet.
@@ -70,7 +74,6 @@ export function configForAttention(step: AttentionStep, ctx: CodegenContext): At
   const D = step.headDim;
   const group = step.heads / step.kvHeads;
   const maxNewTokens = 4;
-  const prefillWarps = ctx.target === 'h100' && D <= 64 ? 8 : 4;
   return {
     dtype: ctx.dtype,
     headDim: D,
@@ -78,9 +81,10 @@ export function configForAttention(step: AttentionStep, ctx: CodegenContext): At
     kvHeads: step.kvHeads,
     blockSize: ctx.kv.blockSize,
     target: ctx.target,
-    prefill: { warps: prefillWarps, blockN: D >= 256 ? 32 : 64, stages: 2 },
+    prefill: { warps: 4, rowTilesPerWarp: D <= 64 ? 2 : 1, blockN: D <= 64 || D >= 256 ? 32 : 64, stages: 2 },
     decode: {
       warps: group * maxNewTokens > 16 ? 2 : 1,
+      rowTilesPerWarp: 1,
       blockN: D <= 64 ? 64 : 32,
       stages: D <= 128 ? 3 : 2,
       maxNewTokens,
@@ -95,8 +99,8 @@ export function kernelName(c: AttentionConfig): string {
   const dt = c.dtype === 'bfloat16' ? 'bf16' : 'f16';
   const d = c.decode;
   const p = c.prefill;
-  return `lfc_attention_${dt}_d${c.headDim}_p${p.warps}x${p.blockN}x${p.stages}` +
-    `_dec${d.warps}x${d.blockN}x${d.stages}_n${d.maxNewTokens}_s${d.maxSplits}_k${d.minKeysPerSplit}_c${d.ctasPerSm}`;
+  return `lfc_attention_${dt}_d${c.headDim}_p${p.warps}x${p.rowTilesPerWarp}x${p.blockN}x${p.stages}` +
+    `_dec${d.warps}x${d.rowTilesPerWarp}x${d.blockN}x${d.stages}_n${d.maxNewTokens}_s${d.maxSplits}_k${d.minKeysPerSplit}_c${d.ctasPerSm}`;
 }
 
 /**
@@ -117,6 +121,7 @@ function checkConfig(c: AttentionConfig): void {
     if (!(Number.isInteger(t.warps) && t.warps >= 1 && t.warps <= 8)) fail(`${what}.warps must be 1..8`);
     if (!(Number.isInteger(t.blockN) && t.blockN >= 16 && t.blockN <= 128 && t.blockN % 16 === 0)) fail(`${what}.blockN must be 16..128, a multiple of 16`);
     if (!(Number.isInteger(t.stages) && t.stages >= 2 && t.stages <= 4)) fail(`${what}.stages must be 2..4`);
+    if (!(t.rowTilesPerWarp === 1 || t.rowTilesPerWarp === 2)) fail(`${what}.rowTilesPerWarp must be 1 or 2`);
     const limit = c.target === 'all' ? Math.min(TARGET_ARCH.a100.smemPerBlockOptin, TARGET_ARCH.h100.smemPerBlockOptin) : TARGET_ARCH[c.target].smemPerBlockOptin;
     if (tileSmemBytes(c, t) > limit) fail(`${what} tile needs ${tileSmemBytes(c, t)} bytes of shared memory, ${c.target} allows ${limit}`);
   }
