@@ -397,6 +397,10 @@ describe('attention configs', () => {
         expect(k.workspaceBytes!(limits)).toBe(c.decode.maxSplits * Math.min(1024, 64 * c.decode.maxNewTokens) * 32 * (D + 2) * 4);
       }
     }
+    // heads, block size and target do not shape the code: same name, same source
+    const one = render(configForAttention(stepFor(32, 8, 64), ctxFor('bfloat16', 64, 32, 8, 'a100')));
+    const two = render({ ...(one.config as AttentionConfig), heads: 8, kvHeads: 1, blockSize: 32 });
+    expect([two.name, two.source]).toEqual([one.name, one.source]);
     expect(() => render({ ...testConfig('bfloat16', 32), headDim: 48 })).toThrow(/head dim/);
     expect(() => render({ ...testConfig('bfloat16', 32), prefill: { warps: 2, rowTilesPerWarp: 1, blockN: 24, stages: 2 } })).toThrow(/blockN/);
     expect(() => render({ ...testConfig('bfloat16', 32), decode: { ...testConfig('bfloat16', 32).decode, stages: 5 } })).toThrow(/stages/);

@@ -65,10 +65,11 @@ export function tileSmemBytes(c: Pick<AttentionConfig, 'headDim' | 'dtype'>, t: 
  * Tiles from head dim, GQA ratio and target. Prefill, double buffered, 4 warps: hdim ≤ 64: 128
  * rows (2 m16 tiles per warp) × 32 keys (124-175 registers; × 64 keys needs 249-255 and spills
  * on sm_90a at hdim 32); hdim 128: 64 rows × 64 keys (171 registers; 128 × 32 needs 253);
- * hdim 256: 64 × 32. Decode: one
- * warp of 16 rows (2 when GQA group × maxNewTokens exceeds 16), 64-key tiles (32 for hdim 128)
- * in a 3-deep ring (memory bound: bytes in flight), split-KV up to 4 CTAs per SM with ≥ 256 keys
- * per split (vLLM v2 uses 512-token partitions), at most 16 splits. Not measured on a GPU yet.
+ * hdim 256: 64 × 32. Decode (memory bound: warps per SM and bytes in flight): one warp of 16
+ * rows (2 warps when GQA group × maxNewTokens exceeds 16), 32-key tiles (16 for hdim ≥ 128) in a
+ * 3-deep ring (2 for hdim 256), about 16-30 KB of shared memory per CTA so 5-7+ CTAs share an SM;
+ * split-KV up to 4 CTAs per SM with ≥ 256 keys per split (vLLM v2 uses 512-token partitions), at
+ * most 16 splits. The target does not change the choice yet: nothing here was timed on a GPU.
  */
 export function configForAttention(step: AttentionStep, ctx: CodegenContext): AttentionConfig {
   const D = step.headDim;
@@ -85,7 +86,7 @@ export function configForAttention(step: AttentionStep, ctx: CodegenContext): At
     decode: {
       warps: group * maxNewTokens > 16 ? 2 : 1,
       rowTilesPerWarp: 1,
-      blockN: D <= 64 ? 64 : 32,
+      blockN: D <= 64 ? 32 : 16,
       stages: D <= 128 ? 3 : 2,
       maxNewTokens,
       maxSplits: 16,
@@ -133,7 +134,9 @@ export function render(c: AttentionConfig): RenderedKernel {
   checkConfig(c);
   const name = kernelName(c);
   const source = renderTemplate('attention.cu.hbs', {
-    template: 'attention.cu.hbs', name, configJson: JSON.stringify(c), actType: CUDA_TYPE[c.dtype],
+    // Only what shapes the code goes into the source, so one name always means one source.
+    template: 'attention.cu.hbs', name, actType: CUDA_TYPE[c.dtype],
+    configJson: JSON.stringify({ dtype: c.dtype, headDim: c.headDim, prefill: c.prefill, decode: c.decode }),
     isBf16: c.dtype === 'bfloat16', headDim: c.headDim, prefill: c.prefill, decode: c.decode,
   });
   return {
