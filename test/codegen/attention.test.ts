@@ -313,6 +313,8 @@ describe.skipIf(!hasGxx)('paged attention on the emulator', () => {
     ['decode, split forced, MHA, block 32', { seqs: decodeSeqs, Hq: 2, Hkv: 2, S: 32, numSms: SPLIT_ON }],
     ['decode via the prefill path (max_new_tokens 8)', { seqs: decodeSeqs, Hq: 4, Hkv: 2, S: 16, maxNew: 8 }],
     ['spec 3 tokens, split forced, MQA', { seqs: [{ ctx: 66, n: 3 }, { ctx: 3, n: 3 }, { ctx: 0, n: 3 }], Hq: 4, Hkv: 1, S: 16, numSms: SPLIT_ON }],
+    ['spec 4 tokens, GQA 8 (two row tiles per kv head), split forced, a sequence with no new tokens',
+      { seqs: [{ ctx: 40, n: 4 }, { ctx: 25, n: 0 }, { ctx: 20, n: 3 }], Hq: 8, Hkv: 1, S: 16, numSms: SPLIT_ON }],
   ];
   it.each(decodeCases)('bf16 d32 %s', (name, c) => report(name, check(bf32(), c)));
   it.each(decodeCases.slice(0, 2))('fp16 d32 %s', (name, c) => report(name, check(f32(), c)));
