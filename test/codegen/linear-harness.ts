@@ -41,8 +41,9 @@ static void* dev(const void* h, size_t n) { if (!h) return nullptr; void* d; cud
 // Dense W when gs == 0; else int4_group (group gs): packed W [N, K/2], scale/zero [N, K/gs], smooth [K].
 extern "C" int run(const void* x, const void* w, const float* bias, const void* res, void* o0, void* o1, void* o2, void* o3,
                    const int* ranges, int n_outs, int T, int K, int N, int gs, const float* scale, const uint8_t* zero,
-                   const float* smooth) {
+                   const float* smooth, long ws_bytes) {
   LfcLinearArgs a{};
+  if (ws_bytes > 0) cudaMalloc(&a.workspace, size_t(ws_bytes));  // ends at a guard page
   a.x = dev(x, size_t(T) * K * 2); a.w = dev(w, gs ? size_t(N) * K / 2 : size_t(N) * K * 2);
   if (gs) {
     size_t g = size_t(N) * (K / gs);
@@ -68,7 +69,7 @@ export function emuLinear(c: LinearConfig): { run: Runner; kernel: RenderedKerne
   let l = libs.get(k.name);
   if (!l) {
     const lib = buildEmuLib([k], wrapper(k.name));
-    const run = lib.func('int run(const void*, const void*, const float*, const void*, void*, void*, void*, void*, const int*, int, int, int, int, int, const float*, const uint8_t*, const float*)') as Runner;
+    const run = lib.func('int run(const void*, const void*, const float*, const void*, void*, void*, void*, void*, const int*, int, int, int, int, int, const float*, const uint8_t*, const float*, long)') as Runner;
     l = { run, kernel: k };
     libs.set(k.name, l);
   }
@@ -83,7 +84,7 @@ const TOL = {
 
 export const tolerances = TOL;
 
-/** Runs one case; returns the path the launch function took (0 simple, 1 gemv, 2+i tile i). */
+/** Runs one case; returns the path the launch function took (0 simple, 1 gemv, 2+i tile i, + 100·splits if split-K). */
 export function checkLinear(c: LinearConfig, tc: LinearCase, tolerance: { rel: number; maxAbs: number } = TOL[c.dtype]): number {
   const { T, K, N } = tc;
   const enc = c.dtype === 'bfloat16' ? bf16Encode : fp16Encode;
@@ -104,10 +105,11 @@ export function checkLinear(c: LinearConfig, tc: LinearCase, tolerance: { rel: n
   const outs = ranges.map(([s, e]) => new Uint16Array(T * (e - s)).fill(c.dtype === 'bfloat16' ? 0x7fc0 : 0x7e00));
   const common = { x: x.f, bias, residual: res?.f, activation: c.activation === 'none' ? undefined : c.activation, T, K, N, dtype: c.dtype };
   const ref = w4 ? linearW4A16({ ...common, smooth, weight: w4 }) : reference({ ...common, weight: w.f });
-  const { run } = emuLinear(c);
+  const { run, kernel } = emuLinear(c);
+  const ws = kernel.workspaceBytes?.({ maxTokens: T, maxSeqs: 1, maxContext: 1, numSms: 132 }) ?? 0;
   const r = run(x.h, w4 ? w4.packed : w.h, bias ?? null, res?.h ?? null, outs[0] ?? null, outs[1] ?? null, outs[2] ?? null, outs[3] ?? null,
     Int32Array.from(ranges.flat()), ranges.length, T, K, N, w4 ? w4.groupSize : 0, w4?.scale ?? null,
-    w4 && tc.zero ? w4.zero : null, smooth ?? null);
+    w4 && tc.zero ? w4.zero : null, smooth ?? null, ws);
   expect(r % 1000, 'cudaError').toBe(0);
   let num = 0, den = 0, maxErr = 0, maxRef = 0;
   ranges.forEach(([s, e], j) => {

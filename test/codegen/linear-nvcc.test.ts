@@ -43,7 +43,8 @@ describe.skipIf(!hasNvcc)('linear kernels with nvcc', () => {
         expect(r.spillStores + r.spillLoads + r.stackBytes, `${r.arch} ${r.kernel}`).toBe(0);
         const tile = /GemmTileILi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)E/.exec(r.kernel);
         const what = tile ? `gemm ${tile[1]}x${tile[2]}x${tile[3]} warps ${tile[4]}x${tile[5]} stages ${tile[6]}` :
-          /gemv_kernelILi(\d+)ELi(\d+)ELi(\d+)E/.test(r.kernel) ? `gemv ${/gemv_kernelILi(\d+)ELi(\d+)ELi(\d+)E/.exec(r.kernel)!.slice(1).join('/')} (warps/cols/maxT)` : 'simple';
+          /gemv_kernelILi(\d+)ELi(\d+)ELi(\d+)E/.test(r.kernel) ? `gemv ${/gemv_kernelILi(\d+)ELi(\d+)ELi(\d+)E/.exec(r.kernel)!.slice(1).join('/')} (warps/cols/maxT)` :
+          r.kernel.includes('splitk_reduce') ? 'split-K reduce' : 'simple';
         const dyn = tile ? tileSmemBytes({ bm: +tile[1], bn: +tile[2], bk: +tile[3], warpsM: 0, warpsN: 0, stages: +tile[6], maxT: null }) : 0;
         lines.push(`${k.name.padEnd(84)} ${r.arch.padEnd(6)} ${what.padEnd(44)} regs ${String(r.registers).padStart(3)}  smem ${r.sharedBytes + dyn}`);
       }

@@ -7,7 +7,7 @@
  * linear-nvcc.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { configForLinear, TILE_MENU, type GemmTile, type LinearConfig } from '../../compiler/codegen/families/linear.js';
+import { configForLinear, render, TILE_MENU, type GemmTile, type LinearConfig } from '../../compiler/codegen/families/linear.js';
 import type { CodegenContext } from '../../compiler/codegen/kernel.js';
 import { hasGxx } from '../helpers/emu-kernel.js';
 import { cfg, checkLinear } from './linear-harness.js';
@@ -82,6 +82,29 @@ describe.skipIf(!hasGxx)('linear on the emulator', () => {
       .toThrow('CUDA linear: weight format int8_channel not implemented yet');
     const big = configForLinear(step(28672, 4096), ctx('h100'));
     expect(big.tiles.map((t) => [t.bm, t.bn, t.stages])).toEqual([[64, 128, 4], [128, 128, 4]]);
+    expect(big.splitK).toBeUndefined();
+    const o = render(configForLinear(step(4096, 4096), ctx('a100')));
+    expect((o.config as LinearConfig).splitK).toEqual({ maxSplits: 4, maxT: 128, maxN: 4096, minSlices: 4 });
+    expect(o.workspaceBytes?.({ maxTokens: 512, maxSeqs: 8, maxContext: 1024, numSms: 132 })).toBe(4 * 128 * 4096 * 4);
     expect(configForLinear(step(256, 256), ctx('a100', 'float16')).dtype).toBe('float16');
+  });
+});
+
+describe.skipIf(!hasGxx)('linear split-K on the emulator', () => {
+  const sk = (dtype: LinearConfig['dtype'], maxN: number): LinearConfig => ({
+    ...cfg(dtype, 'gelu_tanh', [{ ...TILE_MENU.t32x64, stages: 3, maxT: 32 }, { ...TILE_MENU.t64x64, stages: 2, maxT: null }]),
+    splitK: { maxSplits: 4, maxT: 40, maxN, minSlices: 1 },
+  });
+  it.each(['bfloat16', 'float16'] as const)('%s: splits over K slices, partials reduced in order, epilogue after', (dtype) => {
+    const c = sk(dtype, 136);
+    // K = 136: 5 slices of 32 -> 4 wanted, 2 slices per split -> 3 splits.
+    expect(checkLinear(c, { T: 17, K: 136, N: 136, bias: true, residual: true, outs: [[0, 40], [40, 136]] })).toBe(302);
+    // K = 64: 2 slices -> 2 splits; tile 1 (T > 32).
+    expect(checkLinear(c, { T: 40, K: 64, N: 72, bias: true })).toBe(203);
+    // K = 32: one slice, no split.
+    expect(checkLinear(c, { T: 20, K: 32, N: 72 })).toBe(2);
+    // T beyond splitK.maxT, or N beyond maxN: no split.
+    expect(checkLinear(c, { T: 41, K: 136, N: 72 })).toBe(3);
+    expect(checkLinear(sk(dtype, 64), { T: 17, K: 136, N: 72 })).toBe(2);
   });
 });

@@ -10,9 +10,15 @@
  *   - GEMV (T ≤ gemv.maxT): a warp per `gemv.cols` output columns for all T rows, 16-byte W loads,
  *     warp-shuffle reduction (decode, memory-bound on W);
  *   - GEMM: the first of `tiles` whose maxT ≥ T (the last tile takes every larger T): tensor-core
- *     mma.sync m16n8k16, ldmatrix from XOR-swizzled shared memory, a `stages`-deep cp.async pipeline.
- * The template is templates/linear.cu.hbs (+ partials/linear_epilogue.hbs); each GEMM tile is a C++
- * template instantiation, so a config may carry several tiles (small-T and large-T).
+ *     mma.sync m16n8k16, ldmatrix from XOR-swizzled shared memory, a `stages`-deep cp.async pipeline;
+ *     optional split-K (`splitK`: fp32 partials in Args.workspace, then a reduce kernel with the
+ *     epilogue) where the grid would leave SMs idle.
+ * Weights: dense, or int4_group W4A16 (`weight`), dequantized in registers on every path.
+ * int8_channel (W8A8) is not implemented: configForLinear throws naming the format.
+ * The template is templates/linear.cu.hbs (+ partials/linear_epilogue.hbs, linear_weights.hbs); each
+ * GEMM tile is a C++ template instantiation, so a config may carry several tiles (small-T, large-T).
+ * In the emulator build (LFC_EMU) the unit also defines `int NAME_path` (the path of the last call:
+ * 0 simple, 1 GEMV, 2+i tile i, + 100·splits under split-K) for tests.
  */
 import type { Step } from '../../../runtime/plan.js';
 import { CUDA_TYPE, TARGET_ARCH, type ActDType, type CodegenContext, type GpuTarget, type RenderedKernel } from '../kernel.js';
@@ -57,6 +63,20 @@ export interface LinearConfig {
    * activation dtype for the mma on the GEMM path).
    */
   weight?: { kind: 'dense' } | { kind: 'int4_group'; groupSize: number };
+  /**
+   * Split-K on the GEMM path (absent: never). When T ≤ maxT and N ≤ maxN the launch function
+   * splits K so that the grid covers the SMs once (at most maxSplits, at least minSlices BK-slices
+   * per split); partials go to Args.workspace as fp32 [splits, T, N] and a reduce kernel sums them
+   * in split order (deterministic) and applies the epilogue. Workspace: workspaceBytes.
+   */
+  splitK?: SplitK;
+}
+
+export interface SplitK {
+  maxSplits: number;
+  maxT: number;
+  maxN: number;
+  minSlices: number;
 }
 
 const ACT_EXPR: Record<LinearActivation, string> = {
@@ -85,6 +105,11 @@ export function validateLinearConfig(c: LinearConfig): void {
     const gs = c.weight.groupSize;
     if (!(Number.isInteger(gs) && gs >= 8 && gs % 8 === 0)) throw new Error(`${where}: int4_group group size must be a positive multiple of 8`);
   }
+  if (c.splitK) {
+    const k = c.splitK;
+    if (!(Number.isInteger(k.maxSplits) && k.maxSplits >= 2 && k.maxSplits <= 16)) throw new Error(`${where}: splitK.maxSplits must be 2..16`);
+    for (const f of ['maxT', 'maxN', 'minSlices'] as const) if (!(Number.isInteger(k[f]) && k[f] >= 1)) throw new Error(`${where}: splitK.${f} must be a positive integer`);
+  }
   if (c.tiles.length === 0) throw new Error(`${where}: needs at least one GEMM tile`);
   let prev = g.maxT;
   c.tiles.forEach((t, i) => {
@@ -109,7 +134,8 @@ function tileKey(t: GemmTile): string {
 export function kernelName(c: LinearConfig): string {
   const dt = c.dtype === 'bfloat16' ? 'bf16' : 'f16';
   const wf = c.weight?.kind === 'int4_group' ? `_w4g${c.weight.groupSize}` : '';
-  return `lfc_linear_${dt}${wf}_${c.activation}_v${c.gemv.maxT}c${c.gemv.cols}w${c.gemv.warps}_${c.tiles.map(tileKey).join('_')}`;
+  const sk = c.splitK ? `_sk${c.splitK.maxSplits}t${c.splitK.maxT}n${c.splitK.maxN}m${c.splitK.minSlices}` : '';
+  return `lfc_linear_${dt}${wf}_${c.activation}_v${c.gemv.maxT}c${c.gemv.cols}w${c.gemv.warps}_${c.tiles.map(tileKey).join('_')}${sk}`;
 }
 
 /** A tile for T above `maxT` (null: all). The tile menu the chooser and the autotuner draw from. */
@@ -129,8 +155,10 @@ export const TILE_MENU = {
 /**
  * The config for a linear step. Heuristics (untuned; the autotuner will enumerate configs):
  *  - GEMV for T ≤ 8; columns per warp grow with N (more bytes in flight per warp on wide layers).
- *  - GEMM tiles by N: N ≤ 128 → 32×32; N ≤ 1024 → 32×64 (T ≤ 64) then 64×64; larger N → 64×128 (T ≤ 128) then 128×128. K ≥ 1024 deepens the pipeline on targets
- *    with the shared memory for it (h100: 4 stages; a100 / all: 3).
+ *  - GEMM tiles by N: N ≤ 128 → 32×32; N ≤ 1024 → 32×64 (T ≤ 64) then 64×64; larger N →
+ *    64×128 (T ≤ 128) then 128×128. Pipeline depth by K: < 256 → 2 stages, < 1024 → 3,
+ *    ≥ 1024 → 4 on h100 (3 on a100 / all).
+ *  - Split-K (≤ 4 splits, T ≤ 128) when N ≤ 8192 and K ≥ 1024 (7B attention / down projections).
  */
 export function configForLinear(step: LinearStep, ctx: CodegenContext): LinearConfig {
   let weight: LinearConfig['weight'];
@@ -154,7 +182,10 @@ export function configForLinear(step: LinearStep, ctx: CodegenContext): LinearCo
   } else {
     tiles = [{ ...TILE_MENU.t64x128, stages: deep, maxT: 128 }, { ...TILE_MENU.t128x128, stages: deep, maxT: null }];
   }
-  const c: LinearConfig = { dtype: ctx.dtype, activation: step.activation ?? 'none', gemv, tiles, ...(weight ? { weight } : {}) };
+  // Split-K where the small-T tile leaves most SMs idle: N ≤ 8192 gives ≤ 64 CTAs of 64×128 per
+  // 64 rows; a long K (≥ 1024) has the slices to split. Workspace ≤ 4 × 128 × 8192 × 4 = 16 MiB.
+  const splitK: SplitK | undefined = N <= 8192 && K >= 1024 ? { maxSplits: 4, maxT: 128, maxN: N, minSlices: 4 } : undefined;
+  const c: LinearConfig = { dtype: ctx.dtype, activation: step.activation ?? 'none', gemv, tiles, ...(weight ? { weight } : {}), ...(splitK ? { splitK } : {}) };
   validateLinearConfig(c);
   return c;
 }
@@ -168,10 +199,14 @@ export function render(c: LinearConfig): RenderedKernel {
     actExpr: ACT_EXPR[c.activation],
     mmaFn: c.dtype === 'bfloat16' ? 'lfc::mma_m16n8k16_bf16' : 'lfc::mma_m16n8k16_f16',
     gemv: c.gemv,
+    splitK: c.splitK ?? { maxSplits: 1, maxT: 0, maxN: 0, minSlices: 1 },
     w4: c.weight?.kind === 'int4_group', w4Group: c.weight?.kind === 'int4_group' ? c.weight.groupSize : 0,
     tiles: c.tiles.map((t, i) => ({
       ...t, maxT: t.maxT ?? 0, maxTText: t.maxT === null ? 'any' : String(t.maxT), last: i === c.tiles.length - 1, path: 2 + i,
     })),
   });
-  return { family: 'linear', name, launches: [{ fn: name, args: 'LfcLinearArgs' }], source, config: c };
+  const k: RenderedKernel = { family: 'linear', name, launches: [{ fn: name, args: 'LfcLinearArgs' }], source, config: c };
+  const sk = c.splitK;
+  if (sk) k.workspaceBytes = (limits) => sk.maxSplits * Math.min(sk.maxT, limits.maxTokens) * sk.maxN * 4;
+  return k;
 }
