@@ -14,7 +14,7 @@ import {
 } from '../../compiler/codegen/families/attention.js';
 import type { ActDType, CodegenContext, RenderedKernel } from '../../compiler/codegen/kernel.js';
 import { bf16Decode, bf16Encode, fp16Decode, fp16Encode } from '../../runtime/floats.js';
-import { reference } from '../../runtime/kernels/paged-attention.js';
+import { partial, reference, type Args as RefArgs } from '../../runtime/kernels/paged-attention.js';
 import { buildEmuLib, hasGxx } from '../helpers/emu-kernel.js';
 import { mulberry32 } from '../helpers/random.js';
 
@@ -192,6 +192,9 @@ interface Prepared {
   scale: number;
   /** Bytes of workspace the case provides (the family's formula for this batch). */
   wsBytes: number;
+  /** The reference's arguments (non-padding sequences only) and their tokens' batch indices. */
+  refArgs: RefArgs;
+  refTokens: number[];
 }
 
 /** Random q/K/V in the storage dtype for a case, and the reference output. */
@@ -219,17 +222,18 @@ function prepare(cfg: AttentionConfig, c: Case, layout?: Layout): Prepared {
   live.forEach(({ s }, i) => { rStarts[i + 1] = rStarts[i] + s.n; });
   const rTables = new Int32Array(live.length * bt.maxBlocksPerSeq);
   live.forEach(({ b }, i) => rTables.set(bt.blockTables.subarray(b * bt.maxBlocksPerSeq, (b + 1) * bt.maxBlocksPerSeq), i * bt.maxBlocksPerSeq));
-  const ref = reference({
+  const refArgs: RefArgs = {
     q: rq, kCache: kc.vals, vCache: vc.vals, Hq, Hkv, D, blockSize: S, numBlocks: bt.numBlocks, scale, dtype,
     batch: {
       positions: Int32Array.from(rows.map((t) => bt.positions[t])), seqStarts: rStarts,
       contextLens: Int32Array.from(live.map(({ s }) => s.ctx)), blockTables: rTables, maxBlocksPerSeq: bt.maxBlocksPerSeq,
     },
-  });
+  };
+  const ref = reference(refArgs);
   const expected = new Float32Array(bt.T * Hq * D);
   rows.forEach((t, i) => expected.set(ref.subarray(i * Hq * D, (i + 1) * Hq * D), t * Hq * D));
   const wsBytes = workspaceBytes({ ...cfg, heads: Hq }, { maxTokens: bt.T, maxSeqs: bt.B, maxContext: bt.maxContext, numSms: 1 });
-  return { bt, q: q.bits, k: kc.bits, v: vc.bits, expected, scale, wsBytes };
+  return { bt, q: q.bits, k: kc.bits, v: vc.bits, expected, scale, wsBytes, refArgs, refTokens: rows };
 }
 
 /** Largest error relative to |got − ref| ≤ atol + rtol·|ref| (≤ 1 passes); throws past 1. */
@@ -344,6 +348,55 @@ describe.skipIf(!hasGxx)('paged attention on the emulator', () => {
     report('default prefill', check(k, { seqs: [{ ctx: 70, n: 70 }], Hq: 4, Hkv: 2, S: 16 }));
     // 70 keys < 256 per split: no split even with 132 SMs to fill.
     report('default decode', check(k, { seqs: [{ ctx: 70, n: 1 }, { ctx: 5, n: 1 }], Hq: 4, Hkv: 2, S: 16, numSms: 132 }, false));
+  });
+
+  it('split partials in the workspace are the reference `partial` of each split\'s key range', () => {
+    const k = bf32();
+    const cfg = k.config as AttentionConfig;
+    const D = cfg.headDim, Hq = 4, Hkv = 2, S = 16, BN = cfg.decode.blockN;
+    const seqs: SeqSpec[] = [{ ctx: 1, n: 1 }, { ctx: 50, n: 1 }, { ctx: 0, n: 1 }, { ctx: 33, n: 2 }, { ctx: 16, n: 1 }];
+    const c: Case = { seqs, Hq, Hkv, S, numSms: SPLIT_ON };
+    const p = prepare(cfg, c);
+    const { bt } = p;
+    const out = new Uint16Array(bt.T * Hq * D);
+    const ws = new Float32Array(p.wsBytes / 4).fill(NaN);
+    expect(runner(k)(p.q, out, p.k, p.v, bt.positions, bt.seqStarts, bt.contextLens, bt.blockTables, bt.T, bt.B,
+      bt.maxBlocksPerSeq, bt.maxNew, bt.maxContext, Hq, Hkv, D, S, bt.numBlocks, p.scale, ws, ws.byteLength, SPLIT_ON)).toBe(0);
+    // The launch's split count: as many as the workspace and ⌈max_context / minKeysPerSplit⌉ allow.
+    const splits = Math.min(cfg.decode.maxSplits, Math.ceil(bt.maxContext / cfg.decode.minKeysPerSplit));
+    expect(splits).toBeGreaterThan(1);
+    const n = splits * bt.T * Hq;
+    const wsOut = ws.subarray(0, n * D), wsMax = ws.subarray(n * D, n * D + n), wsSum = ws.subarray(n * D + n, n * D + 2 * n);
+    let checked = 0;
+    seqs.forEach((sq, b) => {
+      // One row tile per sequence here (≤ 16 rows): its keys [0, ctx) in ⌈·/BN⌉ tiles, dealt to splits in runs.
+      const ntiles = Math.ceil(sq.ctx / BN), per = Math.ceil(ntiles / splits);
+      for (let sp = 0; sp < splits; sp++) {
+        const lo = Math.min(sp * per, ntiles), hi = Math.min(lo + per, ntiles);
+        const ref = sq.ctx > 0 ? partial(p.refArgs, lo * BN, hi * BN) : undefined;
+        for (let t = bt.seqStarts[b]; t < bt.seqStarts[b + 1]; t++) {
+          const rt = p.refTokens.indexOf(t);
+          for (let h = 0; h < Hq; h++) {
+            const w = (sp * bt.T + t) * Hq + h, r = rt * Hq + h;
+            const rMax = ref ? ref.max[r] : -Infinity, rSum = ref ? ref.sum[r] : 0;
+            const at = `seq ${b} split ${sp} token ${t} head ${h}`;
+            if (rMax === -Infinity) {
+              expect(wsMax[w], at).toBe(-Infinity);
+              expect(wsSum[w], at).toBe(0);
+            } else {
+              expect(Math.abs(wsMax[w] - rMax), at).toBeLessThan(1e-4 * (1 + Math.abs(rMax)));
+              expect(Math.abs(wsSum[w] - rSum), at).toBeLessThan(1e-4 * rSum);
+            }
+            for (let d = 0; d < D; d++) {
+              const rOut = ref && rMax !== -Infinity ? ref.out[r * D + d] : 0;
+              expect(Math.abs(wsOut[w * D + d] - rOut), `${at} dim ${d}`).toBeLessThanOrEqual(8e-3 * rSum);
+            }
+            checked++;
+          }
+        }
+      }
+    });
+    expect(checked).toBe(splits * bt.T * Hq);
   });
 
   it.each([
