@@ -79,6 +79,11 @@ describe.skipIf(!hasGxx)('add_norm on the emulator', () => {
     const ref = addNormRef.reference({ x, residual: r, gamma, kind: c.norm, eps: 1e-6, T, H, dtype });
     expectClose(dtype, decode(dtype, xb), ref.y, 'in place y', 1e-5);
     expect(Array.from(decode(dtype, rb))).toEqual(Array.from(ref.residual!));
+    // x and out one element off 16-byte alignment: the scalar instantiation, same results
+    const xm = new Uint16Array(T * H + 1), om = poisoned(T * H + 1);
+    xm.set(encode(dtype, x), 1);
+    expect(run(xm.subarray(1), encode(dtype, r), om.subarray(1), null, gamma, null, 1e-6, T, H)).toBe(0);
+    expectClose(dtype, decode(dtype, om.subarray(1)), ref.y, 'misaligned y', 1e-5);
     // wrong H is refused
     expect(run(xb, rb, xb, rb, gamma, null, 1e-6, T, H + 1)).not.toBe(0);
   });
