@@ -73,6 +73,10 @@ describe.skipIf(!hasGxx)('embedding / activation / gated_act on the emulator', (
       const ref = embRef.reference({ tokens: ids, table, V, H, dtype });
       expect(Array.from(decode(dtype, out))).toEqual(Array.from(ref));
     }
+    // ids outside the vocabulary (the reference throws) give zero rows, not a fault
+    const bad = poisoned(2 * H);
+    expect(run(Int32Array.of(-1, V), encode(dtype, table), bad, 2, V, H)).toBe(0);
+    expect(Array.from(decode(dtype, bad))).toEqual(new Array(2 * H).fill(0));
   });
 
   it.each(ewKernels().map((k) => [k.name, k] as const))('%s matches the reference', (_n, k) => {
