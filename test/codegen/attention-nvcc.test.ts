@@ -18,6 +18,11 @@ describe.skipIf(!hasNvcc)('paged attention with nvcc', () => {
     const configs: AttentionConfig[] = [
       ...[32, 64, 128, 256].map((D) => configForAttention(step(D), ctx('bfloat16', D))),
       ...[32, 128].map((D) => configForAttention(step(D), ctx('float16', D))),
+      // KV warps (an autotuner option): 4 per decode CTA, 2 per prefill row warp
+      ...[32, 128].map((D) => {
+        const c = configForAttention(step(D), ctx('bfloat16', D));
+        return { ...c, prefill: { ...c.prefill, warps: 2, kvWarps: 2 }, decode: { ...c.decode, kvWarps: 4 } };
+      }),
     ];
     const kernels = configs.map(render);
     const rep = compileKernelsNvcc(kernels);

@@ -291,8 +291,8 @@ const stepFor = (heads: number, kvHeads: number, D: number): AttentionStep =>
 function testConfig(dtype: ActDType, D: number): AttentionConfig {
   return {
     ...configForAttention(stepFor(4, 2, D), ctxFor(dtype, D, 4, 2)),
-    prefill: { warps: 2, rowTilesPerWarp: 2, blockN: 32, stages: 2 },
-    decode: { warps: 1, rowTilesPerWarp: 1, blockN: 16, stages: 3, maxNewTokens: 4, maxSplits: 8, minKeysPerSplit: 16, ctasPerSm: 4 },
+    prefill: { warps: 2, rowTilesPerWarp: 2, kvWarps: 1, blockN: 32, stages: 2 },
+    decode: { warps: 1, rowTilesPerWarp: 1, kvWarps: 2, blockN: 16, stages: 3, maxNewTokens: 4, maxSplits: 8, minKeysPerSplit: 16, ctasPerSm: 4 },
   };
 }
 
@@ -326,10 +326,12 @@ describe.skipIf(!hasGxx)('paged attention on the emulator', () => {
   it.each(decodeCases)('bf16 d32 %s', (name, c) => report(name, check(bf32(), c)));
   it.each(decodeCases.slice(0, 2))('fp16 d32 %s', (name, c) => report(name, check(f32(), c)));
 
-  it('bf16 d64 GQA 2 (4×1-warp-tile 16-key 4-stage prefill, 2-stage decode with 2 row tiles): chunked prefill and split decode', () => {
+  it('bf16 d64 GQA 2 (prefill 2 row warps × 2 KV warps, 16 keys, 4 stages; decode 2 row tiles × 4 KV warps, 2 stages)', () => {
     const base = testConfig('bfloat16', 64);
     const k = render({
-      ...base, prefill: { warps: 4, rowTilesPerWarp: 1, blockN: 16, stages: 4 }, decode: { ...base.decode, rowTilesPerWarp: 2, stages: 2 },
+      ...base,
+      prefill: { warps: 2, rowTilesPerWarp: 1, kvWarps: 2, blockN: 16, stages: 4 },
+      decode: { ...base.decode, rowTilesPerWarp: 2, kvWarps: 4, stages: 2 },
     });
     report('d64 prefill', check(k, { seqs: [{ ctx: 45, n: 20 }, { ctx: 9, n: 9 }], Hq: 4, Hkv: 2, S: 16 }));
     report('d64 decode split', check(k, { seqs: [{ ctx: 60, n: 1 }, { ctx: 17, n: 2 }], Hq: 4, Hkv: 2, S: 32, numSms: SPLIT_ON }));
@@ -353,7 +355,7 @@ describe.skipIf(!hasGxx)('paged attention on the emulator', () => {
   it('split partials in the workspace are the reference `partial` of each split\'s key range', () => {
     const k = bf32();
     const cfg = k.config as AttentionConfig;
-    const D = cfg.headDim, Hq = 4, Hkv = 2, S = 16, BN = cfg.decode.blockN;
+    const D = cfg.headDim, Hq = 4, Hkv = 2, S = 16, KT = cfg.decode.kvWarps * cfg.decode.blockN;
     const seqs: SeqSpec[] = [{ ctx: 1, n: 1 }, { ctx: 50, n: 1 }, { ctx: 0, n: 1 }, { ctx: 33, n: 2 }, { ctx: 16, n: 1 }];
     const c: Case = { seqs, Hq, Hkv, S, numSms: SPLIT_ON };
     const p = prepare(cfg, c);
@@ -369,11 +371,12 @@ describe.skipIf(!hasGxx)('paged attention on the emulator', () => {
     const wsOut = ws.subarray(0, n * D), wsMax = ws.subarray(n * D, n * D + n), wsSum = ws.subarray(n * D + n, n * D + 2 * n);
     let checked = 0;
     seqs.forEach((sq, b) => {
-      // One row tile per sequence here (≤ 16 rows): its keys [0, ctx) in ⌈·/BN⌉ tiles, dealt to splits in runs.
-      const ntiles = Math.ceil(sq.ctx / BN), per = Math.ceil(ntiles / splits);
+      // One row tile per sequence here (≤ 16 rows): its keys [0, ctx) in ⌈·/KT⌉ KV tiles (KT = kvWarps ·
+      // blockN keys), dealt to splits in runs.
+      const ntiles = Math.ceil(sq.ctx / KT), per = Math.ceil(ntiles / splits);
       for (let sp = 0; sp < splits; sp++) {
         const lo = Math.min(sp * per, ntiles), hi = Math.min(lo + per, ntiles);
-        const ref = sq.ctx > 0 ? partial(p.refArgs, lo * BN, hi * BN) : undefined;
+        const ref = sq.ctx > 0 ? partial(p.refArgs, lo * KT, hi * KT) : undefined;
         for (let t = bt.seqStarts[b]; t < bt.seqStarts[b + 1]; t++) {
           const rt = p.refTokens.indexOf(t);
           for (let h = 0; h < Hq; h++) {
@@ -460,7 +463,8 @@ describe('attention configs', () => {
     const two = render({ ...(one.config as AttentionConfig), heads: 8, kvHeads: 1, blockSize: 32 });
     expect([two.name, two.source]).toEqual([one.name, one.source]);
     expect(() => render({ ...testConfig('bfloat16', 32), headDim: 48 })).toThrow(/head dim/);
-    expect(() => render({ ...testConfig('bfloat16', 32), prefill: { warps: 2, rowTilesPerWarp: 1, blockN: 24, stages: 2 } })).toThrow(/blockN/);
+    expect(() => render({ ...testConfig('bfloat16', 32), prefill: { warps: 2, rowTilesPerWarp: 1, kvWarps: 1, blockN: 24, stages: 2 } })).toThrow(/blockN/);
+    expect(() => render({ ...testConfig('bfloat16', 32), prefill: { warps: 4, rowTilesPerWarp: 1, kvWarps: 4, blockN: 16, stages: 2 } })).toThrow(/at most 8/);
     expect(() => render({ ...testConfig('bfloat16', 32), decode: { ...testConfig('bfloat16', 32).decode, stages: 5 } })).toThrow(/stages/);
   });
 });

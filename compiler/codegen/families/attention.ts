@@ -20,8 +20,14 @@ import { renderTemplate } from '../render.js';
 export type AttentionStep = Extract<Step, { kind: 'attention' }>;
 
 export interface AttentionTile {
-  /** Warps per CTA; each owns 16·rowTilesPerWarp query rows. */
+  /** Row warps per CTA; each owns 16·rowTilesPerWarp query rows. */
   warps: number;
+  /**
+   * KV warps per row warp (1, 2 or 4): a KV tile holds kvWarps·blockN keys, each KV warp takes
+   * blockN of them with its own online-softmax state, merged through shared memory at the end.
+   * The CTA has warps·kvWarps warps.
+   */
+  kvWarps: number;
   /** m16 row tiles per warp (1 or 2): 2 reads each K/V fragment from shared memory once for 32 rows. */
   rowTilesPerWarp: number;
   /** Keys per KV tile (multiple of 16). */
@@ -58,7 +64,10 @@ const SUPPORTED_HEAD_DIMS = [32, 64, 128, 256];
 
 /** Shared memory of one tile CTA (Q tile + `stages` K and V tiles, rows padded by 8 elements). */
 export function tileSmemBytes(c: Pick<AttentionConfig, 'headDim' | 'dtype'>, t: AttentionTile): number {
-  return (t.warps * t.rowTilesPerWarp * 16 + 2 * t.stages * t.blockN) * (c.headDim + 8) * 2;
+  const rows = t.warps * t.rowTilesPerWarp * 16;
+  const ring = (rows + 2 * t.stages * t.kvWarps * t.blockN) * (c.headDim + 8) * 2;
+  const merge = t.kvWarps > 1 ? t.kvWarps * rows * (c.headDim + 2) * 4 : 0;
+  return Math.max(ring, merge);
 }
 
 /**
@@ -82,10 +91,11 @@ export function configForAttention(step: AttentionStep, ctx: CodegenContext): At
     kvHeads: step.kvHeads,
     blockSize: ctx.kv.blockSize,
     target: ctx.target,
-    prefill: { warps: 4, rowTilesPerWarp: D <= 64 ? 2 : 1, blockN: D <= 64 || D >= 256 ? 32 : 64, stages: 2 },
+    prefill: { warps: 4, rowTilesPerWarp: D <= 64 ? 2 : 1, kvWarps: 1, blockN: D <= 64 || D >= 256 ? 32 : 64, stages: 2 },
     decode: {
       warps: group * maxNewTokens > 16 ? 2 : 1,
       rowTilesPerWarp: 1,
+      kvWarps: 1,
       blockN: D <= 64 ? 32 : 16,
       stages: D <= 128 ? 3 : 2,
       maxNewTokens,
@@ -100,8 +110,8 @@ export function kernelName(c: AttentionConfig): string {
   const dt = c.dtype === 'bfloat16' ? 'bf16' : 'f16';
   const d = c.decode;
   const p = c.prefill;
-  return `lfc_attention_${dt}_d${c.headDim}_p${p.warps}x${p.rowTilesPerWarp}x${p.blockN}x${p.stages}` +
-    `_dec${d.warps}x${d.rowTilesPerWarp}x${d.blockN}x${d.stages}_n${d.maxNewTokens}_s${d.maxSplits}_k${d.minKeysPerSplit}_c${d.ctasPerSm}`;
+  const tile = (t: AttentionTile) => `${t.warps}x${t.rowTilesPerWarp}x${t.kvWarps}x${t.blockN}x${t.stages}`;
+  return `lfc_attention_${dt}_d${c.headDim}_p${tile(p)}_dec${tile(d)}_n${d.maxNewTokens}_s${d.maxSplits}_k${d.minKeysPerSplit}_c${d.ctasPerSm}`;
 }
 
 /**
@@ -123,6 +133,8 @@ function checkConfig(c: AttentionConfig): void {
     if (!(Number.isInteger(t.blockN) && t.blockN >= 16 && t.blockN <= 128 && t.blockN % 16 === 0)) fail(`${what}.blockN must be 16..128, a multiple of 16`);
     if (!(Number.isInteger(t.stages) && t.stages >= 2 && t.stages <= 4)) fail(`${what}.stages must be 2..4`);
     if (!(t.rowTilesPerWarp === 1 || t.rowTilesPerWarp === 2)) fail(`${what}.rowTilesPerWarp must be 1 or 2`);
+    if (!(t.kvWarps === 1 || t.kvWarps === 2 || t.kvWarps === 4)) fail(`${what}.kvWarps must be 1, 2 or 4`);
+    if (t.warps * t.kvWarps > 8) fail(`${what}: warps × kvWarps must be at most 8`);
     const limit = c.target === 'all' ? Math.min(TARGET_ARCH.a100.smemPerBlockOptin, TARGET_ARCH.h100.smemPerBlockOptin) : TARGET_ARCH[c.target].smemPerBlockOptin;
     if (tileSmemBytes(c, t) > limit) fail(`${what} tile needs ${tileSmemBytes(c, t)} bytes of shared memory, ${c.target} allows ${limit}`);
   }
