@@ -441,7 +441,7 @@ describe.skipIf(!hasGxx)('paged attention on the emulator', () => {
       (seqs, [Hq, Hkv], S, numSms, seed) => {
         if (seqs.every((s) => s.n === 0)) return;
         check(k, { seqs, Hq, Hkv, S, numSms, seed });
-      }), { numRuns: 6, seed: 42 });
+      }), { numRuns: 12, seed: 42 });
   });
 });
 

@@ -3,15 +3,19 @@
  * multi-token verification) in one launch function. Reference: runtime/kernels/paged-attention.ts
  * (`reference`, and `partial`/`combine` for the split-KV form).
  *
- * templates/attention.cu.hbs holds one FlashAttention-2 style tile kernel (mma.sync m16n8k16,
- * cp.async double-buffered K/V gathered through the block table, online softmax in exp2 units,
- * GQA group packed into the M dimension) instantiated for
- *   - prefill: `prefill.warps`·16 query rows per CTA, `prefill.blockN` keys per KV tile;
- *   - decode (max_new_tokens ≤ decode.maxNewTokens): small CTAs of `decode.warps`·16 rows, and
- *     when B·Hkv·rowTiles < num_sms·ctasPerSm, split-KV (flash-decoding) into fp32 partials in
- *     a.workspace plus a combine kernel.
- * The launch function picks the path from host scalars only (graph-capture safe). Head dim, dtype
- * and tiles are compiled in; heads, kv heads (any GQA ratio), block size and scale are run-time.
+ * templates/attention.cu.hbs holds one FlashAttention-2 style tile kernel (mma.sync m16n8k16 with
+ * fp32 accumulators, K/V gathered through the block table by cp.async into a `stages`-deep ring,
+ * online softmax in exp2 units, the GQA group packed into the M dimension so the query heads of a
+ * kv head share every K/V load), instantiated for
+ *   - prefill (max_new_tokens > decode.maxNewTokens): the `prefill` tile;
+ *   - decode: the `decode` tile, and when B·Hkv·rowTiles < num_sms·ctasPerSm, split-KV
+ *     (flash-decoding): fp32 partials in a.workspace ([splits][T][heads][D] out, then
+ *     [splits][T][heads] max, then sum; the reference's `partial` of each split's key range)
+ *     plus a combine kernel.
+ * The launch function (named by kernelName) picks the path from host scalars only, so a CUDA
+ * graph may capture it. Head dim, dtype and tiles are compiled in; heads, kv heads (any GQA
+ * ratio), block size and scale are run-time. Not supported: sliding window, logit softcap (the
+ * reference has them; plan steps do not carry them).
  */
 import type { Step } from '../../../runtime/plan.js';
 import { CUDA_TYPE, TARGET_ARCH, type ActDType, type CodegenContext, type GpuTarget, type RenderedKernel, type WorkspaceLimits } from '../kernel.js';
