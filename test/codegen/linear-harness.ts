@@ -8,7 +8,7 @@ import type { LinearConfig, LinearActivation } from '../../compiler/codegen/fami
 import { render } from '../../compiler/codegen/families/linear.js';
 import type { RenderedKernel } from '../../compiler/codegen/kernel.js';
 import { reference } from '../../runtime/kernels/linear.js';
-import { linearW4A16, quantizeInt4Group } from '../../runtime/kernels/quant.js';
+import { linearW4A16, linearW8A8, quantizeInt4Group, quantizeWeightInt8PerChannel } from '../../runtime/kernels/quant.js';
 import { bf16Decode, bf16Encode, fp16Decode, fp16Encode } from '../../runtime/floats.js';
 import { buildEmuLib } from '../helpers/emu-kernel.js';
 import { mulberry32 } from '../helpers/random.js';
@@ -38,14 +38,19 @@ cudaError_t ${name}(const LfcLinearArgs&, cudaStream_t);
 extern "C" int ${name}_path;
 static void* dev(const void* h, size_t n) { if (!h) return nullptr; void* d; cudaMalloc(&d, n); std::memcpy(d, h, n); return d; }
 // outs: 4 x (ptr, start, end) in flat arrays; returns path * 1000 + cudaError.
-// Dense W when gs == 0; else int4_group (group gs): packed W [N, K/2], scale/zero [N, K/gs], smooth [K].
+// Dense W when gs == 0; int4_group when gs > 0 (packed W [N, K/2], scale/zero [N, K/gs]); int8_channel
+// when gs == -1 (W int8 [N, K], scale [N]); smooth [K] with either quantized format.
 extern "C" int run(const void* x, const void* w, const float* bias, const void* res, void* o0, void* o1, void* o2, void* o3,
                    const int* ranges, int n_outs, int T, int K, int N, int gs, const float* scale, const uint8_t* zero,
                    const float* smooth, long ws_bytes) {
   LfcLinearArgs a{};
   if (ws_bytes > 0) cudaMalloc(&a.workspace, size_t(ws_bytes));  // ends at a guard page
-  a.x = dev(x, size_t(T) * K * 2); a.w = dev(w, gs ? size_t(N) * K / 2 : size_t(N) * K * 2);
-  if (gs) {
+  a.x = dev(x, size_t(T) * K * 2); a.w = dev(w, gs > 0 ? size_t(N) * K / 2 : gs < 0 ? size_t(N) * K : size_t(N) * K * 2);
+  if (gs < 0) {
+    a.scale = static_cast<const float*>(dev(scale, size_t(N) * 4));
+    a.smooth = static_cast<const float*>(dev(smooth, size_t(K) * 4));
+  }
+  if (gs > 0) {
     size_t g = size_t(N) * (K / gs);
     a.scale = static_cast<const float*>(dev(scale, g * 4)); a.zero = static_cast<const uint8_t*>(dev(zero, g));
     a.smooth = static_cast<const float*>(dev(smooth, size_t(K) * 4));
@@ -98,17 +103,18 @@ export function checkLinear(c: LinearConfig, tc: LinearCase, tolerance: { rel: n
   const x = q(T * K, 1), w = q(N * K, 1 / Math.sqrt(K));
   const w4 = c.weight?.kind === 'int4_group' ? quantizeInt4Group(w.f, N, K, c.weight.groupSize) : undefined;
   if (w4 && !tc.zero) w4.zero.fill(8);
-  const smooth = w4 && tc.smooth ? Float32Array.from({ length: K }, () => Math.fround(0.5 + rnd())) : undefined;
+  const w8 = c.weight?.kind === 'int8_channel' ? quantizeWeightInt8PerChannel(w.f, N, K) : undefined;
+  const smooth = (w4 || w8) && tc.smooth ? Float32Array.from({ length: K }, () => Math.fround(0.5 + rnd())) : undefined;
   const bias = tc.bias ? Float32Array.from({ length: N }, () => Math.fround(rnd() - 0.5)) : undefined;
   const res = tc.residual ? q(T * N, 1) : undefined;
   const ranges = tc.outs ?? [[0, N]];
   const outs = ranges.map(([s, e]) => new Uint16Array(T * (e - s)).fill(c.dtype === 'bfloat16' ? 0x7fc0 : 0x7e00));
   const common = { x: x.f, bias, residual: res?.f, activation: c.activation === 'none' ? undefined : c.activation, T, K, N, dtype: c.dtype };
-  const ref = w4 ? linearW4A16({ ...common, smooth, weight: w4 }) : reference({ ...common, weight: w.f });
+  const ref = w4 ? linearW4A16({ ...common, smooth, weight: w4 }) : w8 ? linearW8A8({ ...common, smooth, weight: w8 }) : reference({ ...common, weight: w.f });
   const { run, kernel } = emuLinear(c);
   const ws = kernel.workspaceBytes?.({ maxTokens: T, maxSeqs: 1, maxContext: 1, numSms: 132 }) ?? 0;
-  const r = run(x.h, w4 ? w4.packed : w.h, bias ?? null, res?.h ?? null, outs[0] ?? null, outs[1] ?? null, outs[2] ?? null, outs[3] ?? null,
-    Int32Array.from(ranges.flat()), ranges.length, T, K, N, w4 ? w4.groupSize : 0, w4?.scale ?? null,
+  const r = run(x.h, w4 ? w4.packed : w8 ? w8.q : w.h, bias ?? null, res?.h ?? null, outs[0] ?? null, outs[1] ?? null, outs[2] ?? null, outs[3] ?? null,
+    Int32Array.from(ranges.flat()), ranges.length, T, K, N, w4 ? w4.groupSize : w8 ? -1 : 0, w4?.scale ?? w8?.scale ?? null,
     w4 && tc.zero ? w4.zero : null, smooth ?? null, ws);
   expect(r % 1000, 'cudaError').toBe(0);
   let num = 0, den = 0, maxErr = 0, maxRef = 0;

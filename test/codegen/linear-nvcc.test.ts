@@ -2,7 +2,7 @@
  * linear family with nvcc: every config configForLinear returns over the shapes that matter
  * (shipped model K ∈ {256, 512}, N ∈ {256, 384, 1024}; 7B-class K = 4096, N up to 28672), per
  * target, compiles for sm_80 + sm_90a with no spills and no stack frame. Registers and shared
- * memory per kernel are printed; W4A16 (int4_group) configs too (dynamic shared memory is the tile's, ptxas reports static only).
+ * memory per kernel are printed; W4A16 (int4_group) and W8A8 (int8_channel) configs too (dynamic shared memory is the tile's, ptxas reports static only).
  */
 import { describe, expect, it } from 'vitest';
 import { configForLinear, render, tileSmemBytes, type LinearConfig } from '../../compiler/codegen/families/linear.js';
@@ -28,6 +28,9 @@ function chooserConfigs(): LinearConfig[] {
     const q = configForLinear({ kind: 'linear', x: 'x', weight: 'w', outs: [{ buffer: 'y', start: 0, end: N }], K: 4096, N, format: { kind: 'int4_group', groupSize: 128, scale: 's', zero: 'z' } }, ctx('h100', 'bfloat16'));
     seen.set(JSON.stringify(q), q);
   }
+  // W8A8 (int8_channel).
+  const q8 = configForLinear({ kind: 'linear', x: 'x', weight: 'w', outs: [{ buffer: 'y', start: 0, end: 4096 }], K: 4096, N: 4096, format: { kind: 'int8_channel', scale: 's' } }, ctx('a100', 'float16'));
+  seen.set(JSON.stringify(q8), q8);
   return [...seen.values()];
 }
 
@@ -44,7 +47,8 @@ describe.skipIf(!hasNvcc)('linear kernels with nvcc', () => {
         const tile = /GemmTileILi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)E/.exec(r.kernel);
         const what = tile ? `gemm ${tile[1]}x${tile[2]}x${tile[3]} warps ${tile[4]}x${tile[5]} stages ${tile[6]}` :
           /gemv_kernelILi(\d+)ELi(\d+)ELi(\d+)E/.test(r.kernel) ? `gemv ${/gemv_kernelILi(\d+)ELi(\d+)ELi(\d+)E/.exec(r.kernel)!.slice(1).join('/')} (warps/cols/maxT)` :
-          r.kernel.includes('splitk_reduce') ? 'split-K reduce' : 'simple';
+          /gemv_w8_kernelILi(\d+)ELi(\d+)ELi(\d+)E/.test(r.kernel) ? `gemv w8 ${/gemv_w8_kernelILi(\d+)ELi(\d+)ELi(\d+)E/.exec(r.kernel)!.slice(1).join('/')}` :
+          r.kernel.includes('splitk_reduce') ? 'split-K reduce' : r.kernel.includes('w8_quantize') ? 'w8 quantize x' : 'simple';
         const dyn = tile ? tileSmemBytes({ bm: +tile[1], bn: +tile[2], bk: +tile[3], warpsM: 0, warpsN: 0, stages: +tile[6], maxT: null }) : 0;
         lines.push(`${k.name.padEnd(84)} ${r.arch.padEnd(6)} ${what.padEnd(44)} regs ${String(r.registers).padStart(3)}  smem ${r.sharedBytes + dyn}`);
       }

@@ -77,9 +77,9 @@ describe.skipIf(!hasGxx)('linear on the emulator', () => {
     expect(checkLinear(c, { T: 17, K: 5, N: 72 })).toBe(0);
   });
 
-  it('configForLinear: int8_channel not implemented names it; tiles for 7B-class shapes', () => {
-    expect(() => configForLinear({ ...step(64, 64), format: { kind: 'int8_channel', scale: 's' } }, ctx('a100')))
-      .toThrow('CUDA linear: weight format int8_channel not implemented yet');
+  it('configForLinear: an unknown format is named; tiles for 7B-class shapes', () => {
+    const fp8 = { kind: 'fp8_block', scale: 's' } as unknown as NonNullable<Parameters<typeof configForLinear>[0]['format']>;
+    expect(() => configForLinear({ ...step(64, 64), format: fp8 }, ctx('a100'))).toThrow('CUDA linear: weight format fp8_block not implemented yet');
     const big = configForLinear(step(28672, 4096), ctx('h100'));
     expect(big.tiles.map((t) => [t.bm, t.bn, t.stages])).toEqual([[64, 128, 4], [128, 128, 4]]);
     expect(big.splitK).toBeUndefined();

@@ -60,9 +60,12 @@ export interface LinearConfig {
    * Weight format: dense (default, W in the activation dtype) or int4_group W4A16 (plan
    * LinearFormat; uint8 [N, K/2] low nibble first, fp32 scale and optional uint8 zero per group,
    * optional fp32 smooth [K]); dequantized in registers (fp32 on the GEMV path, rounded to the
-   * activation dtype for the mma on the GEMM path).
+   * activation dtype for the mma on the GEMM path). int8_channel W8A8 (int8 [N, K], fp32 scale
+   * [N], optional smooth): x is quantized per token into Args.workspace (int8 [T, K] + fp32 [T],
+   * so workspaceBytes grows with maxK, the largest K a launch may pass), then exact int32
+   * accumulation (mma m16n8k32 s8 / int GEMV), rescaled by s_x[t]·s_w[n] before the epilogue.
    */
-  weight?: { kind: 'dense' } | { kind: 'int4_group'; groupSize: number };
+  weight?: { kind: 'dense' } | { kind: 'int4_group'; groupSize: number } | { kind: 'int8_channel'; maxK: number };
   /**
    * Split-K on the GEMM path (absent: never). When T ≤ maxT and N ≤ maxN the launch function
    * splits K so that the grid covers the SMs once (at most maxSplits, at least minSlices BK-slices
@@ -105,6 +108,10 @@ export function validateLinearConfig(c: LinearConfig): void {
     const gs = c.weight.groupSize;
     if (!(Number.isInteger(gs) && gs >= 8 && gs % 8 === 0)) throw new Error(`${where}: int4_group group size must be a positive multiple of 8`);
   }
+  if (c.weight?.kind === 'int8_channel') {
+    if (!(Number.isInteger(c.weight.maxK) && c.weight.maxK >= 1)) throw new Error(`${where}: int8_channel maxK must be a positive integer`);
+    if (c.splitK) throw new Error(`${where}: split-K is not available with int8_channel (the workspace holds the quantized x)`);
+  }
   if (c.splitK) {
     const k = c.splitK;
     if (!(Number.isInteger(k.maxSplits) && k.maxSplits >= 2 && k.maxSplits <= 16)) throw new Error(`${where}: splitK.maxSplits must be 2..16`);
@@ -133,7 +140,7 @@ function tileKey(t: GemmTile): string {
 /** The launch function's (and translation unit's) name: unique per config. */
 export function kernelName(c: LinearConfig): string {
   const dt = c.dtype === 'bfloat16' ? 'bf16' : 'f16';
-  const wf = c.weight?.kind === 'int4_group' ? `_w4g${c.weight.groupSize}` : '';
+  const wf = c.weight?.kind === 'int4_group' ? `_w4g${c.weight.groupSize}` : c.weight?.kind === 'int8_channel' ? `_w8k${c.weight.maxK}` : '';
   const sk = c.splitK ? `_sk${c.splitK.maxSplits}t${c.splitK.maxT}n${c.splitK.maxN}m${c.splitK.minSlices}` : '';
   return `lfc_linear_${dt}${wf}_${c.activation}_v${c.gemv.maxT}c${c.gemv.cols}w${c.gemv.warps}_${c.tiles.map(tileKey).join('_')}${sk}`;
 }
@@ -166,8 +173,10 @@ export function configForLinear(step: LinearStep, ctx: CodegenContext): LinearCo
     const groupSize = step.format.groupSize ?? 128;
     if (groupSize % 8 !== 0) throw new Error(`CUDA linear: int4_group group size ${groupSize} is not a multiple of 8`);
     weight = { kind: 'int4_group', groupSize };
+  } else if (step.format?.kind === 'int8_channel') {
+    weight = { kind: 'int8_channel', maxK: step.K };
   } else if (step.format) {
-    throw new Error(`CUDA linear: weight format ${step.format.kind} not implemented yet`);
+    throw new Error(`CUDA linear: weight format ${(step.format as { kind: string }).kind} not implemented yet`);
   }
   const { N, K } = step;
   const target: GpuTarget | 'all' = ctx.target;
@@ -184,7 +193,7 @@ export function configForLinear(step: LinearStep, ctx: CodegenContext): LinearCo
   }
   // Split-K where the small-T tile leaves most SMs idle: N ≤ 8192 gives ≤ 64 CTAs of 64×128 per
   // 64 rows; a long K (≥ 1024) has the slices to split. Workspace ≤ 4 × 128 × 8192 × 4 = 16 MiB.
-  const splitK: SplitK | undefined = N <= 8192 && K >= 1024 ? { maxSplits: 4, maxT: 128, maxN: N, minSlices: 4 } : undefined;
+  const splitK: SplitK | undefined = N <= 8192 && K >= 1024 && weight?.kind !== 'int8_channel' ? { maxSplits: 4, maxT: 128, maxN: N, minSlices: 4 } : undefined;
   const c: LinearConfig = { dtype: ctx.dtype, activation: step.activation ?? 'none', gemv, tiles, ...(weight ? { weight } : {}), ...(splitK ? { splitK } : {}) };
   validateLinearConfig(c);
   return c;
@@ -200,7 +209,9 @@ export function render(c: LinearConfig): RenderedKernel {
     mmaFn: c.dtype === 'bfloat16' ? 'lfc::mma_m16n8k16_bf16' : 'lfc::mma_m16n8k16_f16',
     gemv: c.gemv,
     splitK: c.splitK ?? { maxSplits: 1, maxT: 0, maxN: 0, minSlices: 1 },
+    hasSplitK: !!c.splitK,
     w4: c.weight?.kind === 'int4_group', w4Group: c.weight?.kind === 'int4_group' ? c.weight.groupSize : 0,
+    w8: c.weight?.kind === 'int8_channel', w8MaxK: c.weight?.kind === 'int8_channel' ? c.weight.maxK : 0,
     tiles: c.tiles.map((t, i) => ({
       ...t, maxT: t.maxT ?? 0, maxTText: t.maxT === null ? 'any' : String(t.maxT), last: i === c.tiles.length - 1, path: 2 + i,
     })),
@@ -208,5 +219,7 @@ export function render(c: LinearConfig): RenderedKernel {
   const k: RenderedKernel = { family: 'linear', name, launches: [{ fn: name, args: 'LfcLinearArgs' }], source, config: c };
   const sk = c.splitK;
   if (sk) k.workspaceBytes = (limits) => sk.maxSplits * Math.min(sk.maxT, limits.maxTokens) * sk.maxN * 4;
+  const w8 = c.weight?.kind === 'int8_channel' ? c.weight : undefined;
+  if (w8) k.workspaceBytes = (limits) => limits.maxTokens * (w8.maxK + 4) + 16; // q_x int8 [T, K], 16-aligned, s_x fp32 [T]
   return k;
 }
