@@ -1,0 +1,110 @@
+/**
+ * The whole CUDA artifact of the shipped `coder` model, without a GPU:
+ *  - built for lfc's CPU emulator (libmodel-emu.so: every kernel unit + launcher.cu + the CUDA
+ *    runtime shims) and loaded through the same koffi binding as libmodel.so: every step's output
+ *    matches the reference backend on ragged batches (prefill chunks, mixed decode/continuation,
+ *    decode), greedy decoding gives the reference backend's tokens, and decode steps replay CUDA
+ *    graphs per bucket;
+ *  - the launcher's errors come back as messages (bad limits, oversized batches);
+ *  - with nvcc: every unit and the launcher compile for sm_80 + sm_90a without spills and link
+ *    into libmodel.so, whose lfc_create on this GPU-less machine fails with a CUDA error string
+ *    instead of aborting.
+ */
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compileModel, writeArtifact, type CompileResult } from '../../compiler/compile.js';
+import { buildCudaArtifact } from '../../compiler/cuda-artifact.js';
+import { generateCudaSources } from '../../compiler/codegen/launcher.js';
+import { kernelFor } from '../../compiler/codegen/families/index.js';
+import { compareSteps, scenario } from '../../compiler/tools/step-check.js';
+import { CudaBackend } from '../../runtime/backends/cuda/index.js';
+import { Engine } from '../../runtime/engine.js';
+import { hasGxx, hasNvcc } from '../helpers/emu-kernel.js';
+
+const MODEL = join(import.meta.dirname, '../../models/coder.onnx');
+let compiled: CompileResult;
+const dir = mkdtempSync(join(tmpdir(), 'lfc-artifact-'));
+
+beforeAll(() => {
+  compiled = compileModel(MODEL, { dtype: 'bfloat16' });
+  writeArtifact(compiled, dir, MODEL);
+}, 60_000);
+
+describe('CUDA sources of a plan', () => {
+  it('refuse an fp32 plan with a message naming the flag', () => {
+    const fp32 = compileModel(MODEL, {});
+    expect(() => generateCudaSources(fp32.plan!, { target: 'all', kernelFor })).toThrow(/--dtype bf16/);
+  });
+
+  it('name the step whose family cannot render it', () => {
+    expect(() => generateCudaSources(compiled.plan!, { target: 'all', kernelFor: (s) => { throw new Error(`no ${s.kind}`); } })).toThrow(/step 0 \(embedding\): no embedding/);
+  });
+
+  it('render one unit per distinct config and a launcher calling every step in order', () => {
+    const src = generateCudaSources(compiled.plan!, { target: 'all', kernelFor });
+    expect(src.stepKernel).toHaveLength(compiled.plan!.steps.length);
+    expect(new Set(src.kernels.map((k) => k.name)).size).toBe(src.kernels.length);
+    expect(src.kernels.length).toBeLessThan(compiled.plan!.steps.length / 4);
+    const calls = [...src.launcher.matchAll(/\/\/ step (\d+):/g)].map((m) => Number(m[1]));
+    expect(calls).toEqual(compiled.plan!.steps.map((_, i) => i));
+    expect(src.launcher).not.toMatch(/asm\s*(volatile)?\s*\(/);
+  });
+});
+
+describe.skipIf(!hasGxx)('coder on the emulated CUDA artifact', () => {
+  let library = '';
+  beforeAll(async () => {
+    const r = await buildCudaArtifact(compiled.plan!, dir, { target: 'emu', maxTokens: 128, maxSeqs: 8 });
+    library = r.library!;
+  }, 300_000);
+
+  it('every step matches the reference backend on ragged batches, and so do the logits', () => {
+    const cuda = new CudaBackend(compiled.plan!, library, join(dir, 'weights.bin'), { numBlocks: 32, maxTokens: 128, maxSeqs: 8, emulator: true });
+    const r = compareSteps(compiled.plan!, compiled.weights!.pack(), cuda, scenario(compiled.plan!, { numBlocks: 32, seqs: 3, prompt: 14, seed: 5 }));
+    cuda.close();
+    const worst = r.steps.reduce((w, s) => (s.relErr > w.relErr ? s : w));
+    expect(worst.relErr, `worst: step ${worst.index} (${worst.kind}) ${worst.output}`).toBeLessThan(0.05);
+    for (const l of r.logits) {
+      expect(l.relErr).toBeLessThan(0.05);
+      expect(l.argmaxAgree).toBe(l.rows);
+    }
+  }, 300_000);
+
+  it('greedy decoding gives the reference backend\'s tokens; decode steps replay CUDA graphs', async () => {
+    const ref = Engine.load(dir, { backend: 'reference' });
+    const emu = Engine.load(dir, { backend: 'emu', maxSeqs: 8, maxTokens: 128, numBlocks: 32 });
+    const a = await ref.generate('def add(a, b):', { max_tokens: 6, temperature: 0 });
+    const b = await emu.generate('def add(a, b):', { max_tokens: 6, temperature: 0 });
+    expect(b.tokens).toEqual(a.tokens);
+    const stats = (emu.backend as CudaBackend).stats();
+    expect(stats.graphCaptures).toBeGreaterThanOrEqual(1);
+    expect(stats.graphReplays).toBeGreaterThanOrEqual(4);
+  }, 300_000);
+
+  it('launcher errors come back as messages', () => {
+    expect(() => new CudaBackend(compiled.plan!, library, join(dir, 'weights.bin'), { maxTokens: 4096, emulator: true })).toThrow(/exceed the limits this artifact was compiled for/);
+    expect(() => new CudaBackend(compiled.plan!, library, join(dir, 'nope.bin'), { maxTokens: 64, maxSeqs: 8, emulator: true })).toThrow(/cannot open weights file/);
+  });
+});
+
+describe.skipIf(!hasNvcc)('coder CUDA artifact with nvcc', () => {
+  it('compiles every unit for sm_80 + sm_90a without spills, links libmodel.so, and fails cleanly without a GPU', async () => {
+    const gdir = mkdtempSync(join(tmpdir(), 'lfc-artifact-gpu-'));
+    writeArtifact(compiled, gdir, MODEL);
+    const r = await buildCudaArtifact(compiled.plan!, gdir, { target: 'all' });
+    expect(existsSync(join(gdir, 'libmodel.so'))).toBe(true);
+    const archs = new Set(r.units!.flatMap((u) => u.ptxas.map((k) => k.arch)));
+    expect(archs).toEqual(new Set(['sm_80', 'sm_90a']));
+    for (const u of r.units!) for (const k of u.ptxas) expect(k.spillStores + k.stackBytes, `${u.unit} ${k.kernel} ${k.arch}`).toBe(0);
+    let hasGpu = true;
+    try {
+      new CudaBackend(compiled.plan!, join(gdir, 'libmodel.so'), join(gdir, 'weights.bin'), { maxTokens: 64, maxSeqs: 8 }).close();
+    } catch (e) {
+      hasGpu = false;
+      expect((e as Error).message).toMatch(/lfc_create \(libmodel\.so\): cuda\w+ failed in lfc_create: /);
+    }
+    if (hasGpu) console.warn('a GPU is present: lfc_create succeeded');
+  }, 600_000);
+});
