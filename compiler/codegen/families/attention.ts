@@ -75,10 +75,10 @@ export function tileSmemBytes(c: Pick<AttentionConfig, 'headDim' | 'dtype'>, t: 
 }
 
 /**
- * Tiles from head dim, GQA ratio and target. Prefill, double buffered, 4 warps: hdim ≤ 64: 128
- * rows (2 m16 tiles per warp) × 32 keys (124-175 registers; × 64 keys needs 249-255 and spills
- * on sm_90a at hdim 32); hdim 128: 64 rows × 64 keys (171 registers; 128 × 32 needs 253);
- * hdim 256: 64 × 32. Decode (memory bound: warps per SM and bytes in flight): one warp of 16
+ * Tiles from head dim, GQA ratio and target. Prefill, double buffered, 4 warps × 2 m16 row tiles
+ * = 128 rows × 32 keys (hdim 256: 64 rows): ptxas gives 124-133 registers at hdim 32, 168-175 at
+ * 64, 247-248 at 128 without spills, i.e. 2 CTAs (8 warps) per SM, 70 KB of shared memory at
+ * hdim 128 (64 × 64 tiles would take 87 KB, one CTA per A100 SM; 128 × 64 spills). Decode (memory bound: warps per SM and bytes in flight): one warp of 16
  * rows (2 warps when GQA group × maxNewTokens exceeds 16), 32-key tiles (16 for hdim ≥ 128) in a
  * 3-deep ring (2 for hdim 256), about 16-30 KB of shared memory per CTA so 5-7+ CTAs share an SM;
  * split-KV up to 4 CTAs per SM with ≥ 256 keys per split (vLLM v2 uses 512-token partitions), at
@@ -95,7 +95,7 @@ export function configForAttention(step: AttentionStep, ctx: CodegenContext): At
     kvHeads: step.kvHeads,
     blockSize: ctx.kv.blockSize,
     target: ctx.target,
-    prefill: { warps: 4, rowTilesPerWarp: D <= 64 ? 2 : 1, kvWarps: 1, blockN: D <= 64 || D >= 256 ? 32 : 64, stages: 2 },
+    prefill: { warps: 4, rowTilesPerWarp: D <= 128 ? 2 : 1, kvWarps: 1, blockN: 32, stages: 2 },
     decode: {
       warps: group * maxNewTokens > 16 ? 2 : 1,
       rowTilesPerWarp: 1,
