@@ -55,6 +55,8 @@ struct Warp {
   uint32_t words[32][16];
   const void* ptr[32];
   Barrier bar;
+  uint64_t computed_gen = UINT64_MAX;  // collectives computed once per rendezvous (mma.sync)
+  uint32_t result[32][4];
 };
 
 struct AsyncCopy {
@@ -220,17 +222,23 @@ inline void smem_check(const void* p, size_t bytes) {
   std::exit(3);
 }
 
-// Diff the arena after thread t's slice (started in epoch e) against the snapshot.
-inline void record_writes(Block& b, unsigned t, uint64_t e) {
+// Diff the arena against the snapshot taken before warp w's run of slices (all in epoch e): each
+// changed byte gets writer w. Compared in 64-byte chunks; bytes only inside changed chunks.
+inline void record_writes(Block& b, unsigned w, uint64_t e) {
   const unsigned char* now = b.smem.data();
   const unsigned char* was = b.snap.data();
   size_t n = b.smem.size();
-  for (size_t i = 0; i < n; ++i) {
-    if (now[i] == was[i]) continue;
-    if (b.writer[i] && b.wepoch[i] == e && (b.writer[i] - 1) / 32 != t / 32) race("write after write", i, b.writer[i] - 1, t, nullptr);
-    if (b.reader[i] && b.repoch[i] == e && (b.reader[i] - 1) / 32 != t / 32) race("write after read", i, b.reader[i] - 1, t, nullptr);
-    b.writer[i] = t + 1;
-    b.wepoch[i] = e;
+  unsigned t = w * 32;  // reported as "thread 32w (warp w)": the diff sees warps, not lanes
+  for (size_t c = 0; c < n; c += 64) {
+    size_t len = n - c < 64 ? n - c : 64;
+    if (std::memcmp(now + c, was + c, len) == 0) continue;
+    for (size_t i = c; i < c + len; ++i) {
+      if (now[i] == was[i]) continue;
+      if (b.writer[i] && b.wepoch[i] == e && (b.writer[i] - 1) / 32 != w) race("write after write", i, b.writer[i] - 1, t, nullptr);
+      if (b.reader[i] && b.repoch[i] == e && (b.reader[i] - 1) / 32 != w) race("write after read", i, b.reader[i] - 1, t, nullptr);
+      b.writer[i] = t + 1;
+      b.wepoch[i] = e;
+    }
   }
 }
 
@@ -281,6 +289,8 @@ void launch(dim3 grid, dim3 bdim, size_t smem_bytes, void (*kernel)(KArgs...), A
         b.warps.resize((n + 31) / 32);
         b.smem.assign(smem_bytes, 0xcd);  // poison: uninitialised shared memory is not zero
         const bool check = settings().racecheck && smem_bytes > 0;
+        unsigned snap_warp = UINT32_MAX;
+        uint64_t snap_epoch = 0;
         if (check) {
           b.snap.resize(smem_bytes);
           b.writer.assign(smem_bytes, 0);
@@ -311,11 +321,16 @@ void launch(dim3 grid, dim3 bdim, size_t smem_bytes, void (*kernel)(KArgs...), A
             if (b.fibers[t].done) continue;
             ++live;
             b.cur = t;
-            uint64_t e = b.epoch;
-            if (check) std::memcpy(b.snap.data(), b.smem.data(), smem_bytes);
+            // Race checker: one snapshot per run of consecutive slices of one warp in one epoch.
+            if (check && (t / 32 != snap_warp || b.epoch != snap_epoch)) {
+              if (snap_warp != UINT32_MAX) record_writes(b, snap_warp, snap_epoch);
+              std::memcpy(b.snap.data(), b.smem.data(), smem_bytes);
+              snap_warp = t / 32;
+              snap_epoch = b.epoch;
+            }
             swapcontext(&b.sched, &b.fibers[t].ctx);
-            if (check) record_writes(b, t, e);
           }
+          if (check && live == 0 && snap_warp != UINT32_MAX) record_writes(b, snap_warp, snap_epoch);
           if (live == 0) break;
           if (!b.progressed) {
             // One line per run of consecutive threads in the same state.

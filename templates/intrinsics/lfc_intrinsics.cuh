@@ -84,22 +84,32 @@ void mma_generic(Acc d[4], const uint32_t a[4], const uint32_t b[2], const Acc c
   for (int r = 0; r < 2; ++r) w.words[lane][4 + r] = b[r];
   for (int i = 0; i < 4; ++i) std::memcpy(&w.words[lane][6 + i], &c[i], 4);
   lfc_emu::warp_sync(0xffffffffu, "mma.sync");
-  Acc A[16][K], B[K][8];
-  for (unsigned l = 0; l < 32; ++l) {
-    unsigned g = l >> 2, t = l & 3;
-    for (int r = 0; r < 4; ++r)
-      for (int e = 0; e < KP; ++e) A[g + 8 * (r & 1)][KP * t + e + (K / 2) * (r >> 1)] = elem(w.words[l][r], e);
-    for (int r = 0; r < 2; ++r)
-      for (int e = 0; e < KP; ++e) B[KP * t + e + (K / 2) * r][g] = elem(w.words[l][4 + r], e);
+  // The first lane to resume computes the whole 16x8 tile for the warp (once per rendezvous).
+  if (w.computed_gen != w.bar.gen) {
+    w.computed_gen = w.bar.gen;
+    Acc A[16][K], B[K][8];
+    for (unsigned l = 0; l < 32; ++l) {
+      unsigned g = l >> 2, t = l & 3;
+      for (int r = 0; r < 4; ++r)
+        for (int e = 0; e < KP; ++e) A[g + 8 * (r & 1)][KP * t + e + (K / 2) * (r >> 1)] = elem(w.words[l][r], e);
+      for (int r = 0; r < 2; ++r)
+        for (int e = 0; e < KP; ++e) B[KP * t + e + (K / 2) * r][g] = elem(w.words[l][4 + r], e);
+    }
+    for (unsigned l = 0; l < 32; ++l) {
+      unsigned g = l >> 2, t = l & 3;
+      for (int i = 0; i < 4; ++i) {
+        unsigned row = g + 8 * (i >> 1), col = 2 * t + (i & 1);
+        Acc s = 0;  // products summed in order, then added to C (hardware order is unspecified)
+        for (int k = 0; k < K; ++k) s += A[row][k] * B[k][col];
+        Acc cin;
+        std::memcpy(&cin, &w.words[l][6 + i], 4);
+        Acc o = s + cin;
+        std::memcpy(&w.result[l][i], &o, 4);
+      }
+    }
   }
-  unsigned g = lane >> 2, t = lane & 3;
   Acc out[4];
-  for (int i = 0; i < 4; ++i) {
-    unsigned row = g + 8 * (i >> 1), col = 2 * t + (i & 1);
-    Acc s = 0;  // products summed in order, then added to C (hardware order is unspecified)
-    for (int k = 0; k < K; ++k) s += A[row][k] * B[k][col];
-    out[i] = s + c[i];
-  }
+  for (int i = 0; i < 4; ++i) std::memcpy(&out[i], &w.result[lane][i], 4);
   lfc_emu::warp_sync(0xffffffffu, "mma.sync");
   for (int i = 0; i < 4; ++i) d[i] = out[i];
 }
