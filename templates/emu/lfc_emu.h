@@ -1,6 +1,7 @@
 // lfc_emu.h: the CPU runtime that runs lfc's CUDA kernels (built with g++ -DLFC_EMU).
 //
-// Design: one OS thread. A block's threads are ucontext fibers scheduled cooperatively
+// Design: one OS thread. A block's threads are fibers (a few instructions of register switch on
+// x86-64; ucontext elsewhere, whose swapcontext costs two syscalls) scheduled cooperatively
 // (round robin); blocks run one after another. Every synchronisation point is a barrier
 // (arrive, then yield until the barrier's generation moves): __syncthreads, named barriers,
 // and the warp rendezvous that shuffles, votes, mma.sync and ldmatrix use to exchange lane
@@ -68,6 +69,7 @@ struct AsyncCopy {
 
 struct Fiber {
   ucontext_t ctx;
+  void* sp = nullptr;  // saved stack pointer (x86-64 switch)
   char* stack = nullptr;
   dim3 tid;
   unsigned linear = 0;
@@ -98,11 +100,49 @@ struct Block {
   Barrier block_bar;
   Barrier named[16];
   ucontext_t sched;
+  void* sched_sp = nullptr;
   unsigned cur = 0;
   bool progressed = false;
   std::function<void()> body;
   std::vector<unsigned char> smem;  // dynamic shared memory arena
 };
+
+#if defined(__x86_64__) && !defined(LFC_EMU_UCONTEXT)
+#define LFC_EMU_FAST_SWITCH 1
+// switch_to(&save, next): pushes the callee-saved registers, MXCSR and the x87 control word on
+// the current stack, stores the stack pointer in *save, loads `next` and pops the same frame
+// there. A fresh fiber's stack holds such a frame whose return address is fiber_entry.
+extern "C" void lfc_emu_switch(void** save, void* next);
+asm(R"(
+.text
+.globl lfc_emu_switch
+.type lfc_emu_switch,@function
+.weak lfc_emu_switch
+lfc_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+.size lfc_emu_switch, .-lfc_emu_switch
+)");
+#endif
 
 inline Block*& block() {
   static Block* b = nullptr;
@@ -141,7 +181,11 @@ inline unsigned nthreads() { const Block* b = block(); return b->bdim.x * b->bdi
 
 inline void yield() {
   Block* b = block();
+#ifdef LFC_EMU_FAST_SWITCH
+  lfc_emu_switch(&b->fibers[b->cur].sp, b->sched_sp);
+#else
   swapcontext(&b->fibers[b->cur].ctx, &b->sched);
+#endif
 }
 
 // Arrive at `bar`, which releases when `count` threads have arrived; wait for the release.
@@ -203,6 +247,17 @@ inline void trampoline() {
   f.done = true;
   b->progressed = true;
 }
+
+#ifdef LFC_EMU_FAST_SWITCH
+// First frame of every fiber (entered by lfc_emu_switch's ret): run the thread, then hand the CPU
+// back to the scheduler for good.
+inline void fiber_entry() {
+  trampoline();
+  Block* b = block();
+  lfc_emu_switch(&b->fibers[b->cur].sp, b->sched_sp);
+  __builtin_unreachable();
+}
+#endif
 
 inline void* dynamic_smem() { return block()->smem.data(); }
 // Bounds check for the dynamic shared arena: kernels may call it on computed offsets.
@@ -305,11 +360,23 @@ void launch(dim3 grid, dim3 bdim, size_t smem_bytes, void (*kernel)(KArgs...), A
           f.linear = t;
           f.tid = dim3(t % bdim.x, (t / bdim.x) % bdim.y, t / (bdim.x * bdim.y));
           f.stack = stacks.data() + size_t(t) * LFC_EMU_STACK_BYTES;
+#ifdef LFC_EMU_FAST_SWITCH
+          {
+            uintptr_t top = (reinterpret_cast<uintptr_t>(f.stack) + LFC_EMU_STACK_BYTES) & ~uintptr_t(15);
+            uint64_t* q = reinterpret_cast<uint64_t*>(top);
+            *--q = 0;                                              // fake return address of fiber_entry
+            *--q = reinterpret_cast<uint64_t>(&fiber_entry);       // popped by lfc_emu_switch's ret
+            for (int r = 0; r < 6; ++r) *--q = 0;                  // rbp rbx r12 r13 r14 r15
+            *--q = uint64_t(0x1F80) | (uint64_t(0x037F) << 32);    // MXCSR, x87 control word
+            f.sp = q;
+          }
+#else
           getcontext(&f.ctx);
           f.ctx.uc_stack.ss_sp = f.stack;
           f.ctx.uc_stack.ss_size = LFC_EMU_STACK_BYTES;
           f.ctx.uc_link = &b.sched;
           makecontext(&f.ctx, trampoline, 0);
+#endif
         }
         for (;;) {
           b.progressed = false;
@@ -328,7 +395,11 @@ void launch(dim3 grid, dim3 bdim, size_t smem_bytes, void (*kernel)(KArgs...), A
               snap_warp = t / 32;
               snap_epoch = b.epoch;
             }
+#ifdef LFC_EMU_FAST_SWITCH
+            lfc_emu_switch(&b.sched_sp, b.fibers[t].sp);
+#else
             swapcontext(&b.sched, &b.fibers[t].ctx);
+#endif
           }
           if (check && live == 0 && snap_warp != UINT32_MAX) record_writes(b, snap_warp, snap_epoch);
           if (live == 0) break;
