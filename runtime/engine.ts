@@ -95,7 +95,7 @@ export class Engine {
     this.sampler = new Sampler(plan.model.vocab);
     this.scheduler = new Scheduler({
       maxBatchedTokens: Math.min(opts.maxBatchedTokens ?? 256, backend.maxTokens),
-      maxSeqs: opts.maxSeqs ?? 16,
+      maxSeqs: Math.min(opts.maxSeqs ?? 16, backend.maxSeqs ?? Infinity),
       blockSize: plan.kv.blockSize,
       numBlocks: backend.numBlocks,
       policy: opts.policy ?? 'continuous',
@@ -108,7 +108,7 @@ export class Engine {
   static load(dir: string, opts: EngineOptions & { numBlocks?: number; maxTokens?: number } = {}): Engine {
     const kind = opts.backend ?? 'reference';
     if (kind === 'cuda' || kind === 'emu') {
-      const backend = loadCudaBackend(dir, { emulator: kind === 'emu', numBlocks: opts.numBlocks, maxTokens: opts.maxTokens ?? 256, maxSeqs: opts.maxSeqs ?? 64 });
+      const backend = loadCudaBackend(dir, { emulator: kind === 'emu', numBlocks: opts.numBlocks, maxTokens: opts.maxTokens, maxSeqs: opts.maxSeqs });
       return new Engine(backend, { ...opts, tokenizer: opts.tokenizer ?? HfTokenizer.fromDir(dir, backend.plan.model.vocab) });
     }
     if (kind !== 'reference') throw new Error(`unknown backend '${String(kind)}' (reference, cuda or emu)`);

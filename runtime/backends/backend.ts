@@ -9,6 +9,8 @@ export interface Backend {
   readonly plan: Plan;
   readonly numBlocks: number;
   readonly maxTokens: number;
+  /** Sequences one forward may carry (unbounded when absent). */
+  readonly maxSeqs?: number;
   /** Logits [logitIndices.length, vocab] in fp32. */
   forward(batch: RaggedBatch): Float32Array;
   /** Copy KV blocks (copy-on-write of forked sequences): pairs of (src, dst) block ids. */

@@ -10,7 +10,8 @@
  *    into libmodel.so, whose lfc_create on this GPU-less machine fails with a CUDA error string
  *    instead of aborting.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -87,6 +88,31 @@ describe.skipIf(!hasGxx)('coder on the emulated CUDA artifact', () => {
     expect(() => new CudaBackend(compiled.plan!, library, join(dir, 'weights.bin'), { maxTokens: 4096, emulator: true })).toThrow(/exceed the limits this artifact was compiled for/);
     expect(() => new CudaBackend(compiled.plan!, library, join(dir, 'nope.bin'), { maxTokens: 64, maxSeqs: 8, emulator: true })).toThrow(/cannot open weights file/);
   });
+});
+
+const CLI = join(import.meta.dirname, '../../dist/compiler/cli.js');
+const lfc = (args: string[], env: Record<string, string> = {}) => {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, ...env } });
+  return { status: r.status, out: r.stdout ?? '', err: r.stderr ?? '' };
+};
+
+describe.skipIf(!hasGxx || !existsSync(CLI))('the CLI on the emulated artifact', () => {
+  it('lfc compile --target emu writes the whole artifact; lfc generate --backend emu decodes as the reference does', () => {
+    const out = mkdtempSync(join(tmpdir(), 'lfc-cli-emu-'));
+    const c = lfc(['compile', MODEL, '-o', out, '--target', 'emu', '--max-tokens', '128', '--max-seqs', '8']);
+    expect(c.status, c.err).toBe(0);
+    for (const f of ['plan.json', 'weights.bin', 'launcher.cu', 'libmodel-emu.so', 'index.ts', 'report.md']) expect(existsSync(join(out, f)), f).toBe(true);
+    expect(readdirSync(join(out, 'kernels')).filter((f) => f.endsWith('.cu')).length).toBeGreaterThanOrEqual(8);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/not yet been run on a GPU/);
+    const gen = (backend: string) => JSON.parse(lfc(['generate', out, 'import os', '--backend', backend, '--max-tokens', '5', '--json']).out) as { tokens: number[] };
+    expect(gen('emu').tokens).toEqual(gen('reference').tokens);
+  }, 300_000);
+
+  it('lfc verify --backend emu matches onnxruntime with the fibers run in reverse order (races would show)', () => {
+    const r = lfc(['verify', MODEL, '--backend', 'emu', '--dtype', 'bf16', '--cases', '1', '--seed', '3'], { LFC_EMU_SCHEDULE: 'reverse' });
+    expect(r.status, r.out + r.err).toBe(0);
+    expect(r.out).toMatch(/case 1: .* ok/);
+  }, 300_000);
 });
 
 describe.skipIf(!hasNvcc)('coder CUDA artifact with nvcc', () => {

@@ -24,6 +24,7 @@ interface Abi {
   dumping: (m: unknown, on: number) => number;
   dump: (m: unknown, step: number, j: number, out: Uint16Array | null, capacity: number) => number | bigint;
   lastError: () => string;
+  limits: (out: Int32Array) => number;
 }
 
 const libs = new Map<string, Abi>();
@@ -42,6 +43,7 @@ function bind(file: string): Abi {
     dumping: lib.func('int lfc_debug_dumping(void*, int)'),
     dump: lib.func('int64_t lfc_debug_dump(void*, int, int, void*, int64_t)'),
     lastError: lib.func('const char* lfc_last_error()'),
+    limits: lib.func('int lfc_limits(int*)'),
   };
   libs.set(file, abi);
   return abi;
@@ -58,10 +60,13 @@ export class CudaBackend implements Backend {
 
   constructor(readonly plan: Plan, readonly library: string, weightsPath: string, opts: CudaBackendOptions = {}) {
     this.numBlocks = opts.numBlocks ?? Math.ceil((4 * plan.model.maxPositions) / plan.kv.blockSize);
-    this.maxTokens = opts.maxTokens ?? 512;
-    this.maxSeqs = opts.maxSeqs ?? 64;
     if (!existsSync(library)) throw new Error(`${library} does not exist: build it with lfc compile --target ${opts.emulator ? 'emu' : 'h100|a100|all'}`);
     this.abi = bind(library);
+    const limits = new Int32Array(2);
+    this.abi.limits(limits);
+    // Defaults: the limits the artifact was compiled for (lfc compile --max-tokens/--max-seqs).
+    this.maxTokens = opts.maxTokens ?? limits[0];
+    this.maxSeqs = opts.maxSeqs ?? limits[1];
     this.handle = this.abi.create(weightsPath, opts.device ?? 0, this.numBlocks, this.maxTokens, this.maxSeqs, opts.cudaGraphs === false ? 0 : 1);
     if (!this.handle) throw new Error(`lfc_create (${path.basename(library)}): ${this.abi.lastError()}`);
   }

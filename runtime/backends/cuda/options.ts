@@ -4,9 +4,9 @@ export interface CudaBackendOptions {
   device?: number;
   /** KV cache blocks (default: enough for 4 sequences at the model's max positions). */
   numBlocks?: number;
-  /** Tokens one forward may carry (default 512). */
+  /** Tokens one forward may carry (default: the artifact's compiled limit, lfc compile --max-tokens). */
   maxTokens?: number;
-  /** Sequences one forward may carry (default 64). */
+  /** Sequences one forward may carry (default: the artifact's compiled limit, --max-seqs). */
   maxSeqs?: number;
   /** Load libmodel-emu.so (the CPU emulator build, `lfc compile --target emu`) instead of libmodel.so. */
   emulator?: boolean;
