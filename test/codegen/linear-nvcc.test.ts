@@ -35,11 +35,11 @@ function chooserConfigs(): LinearConfig[] {
 }
 
 describe.skipIf(!hasNvcc)('linear kernels with nvcc', () => {
-  it('every chooser config compiles for sm_80 and sm_90a without spills or stack', () => {
-    const configs = chooserConfigs();
-    const kernels: RenderedKernel[] = configs.map(render);
+  const configs = chooserConfigs();
+  it.each(configs.map((c) => [render(c).name, c] as const))('%s compiles for sm_80 and sm_90a without spills or stack', (_, c) => {
+    const k: RenderedKernel = render(c);
     const lines: string[] = [];
-    for (const [i, k] of kernels.entries()) {
+    {
       const rep = compileKernelsNvcc([k]);
       expect(new Set(rep.map((r) => r.arch))).toEqual(new Set(['sm_80', 'sm_90a']));
       for (const r of rep) {
@@ -52,8 +52,7 @@ describe.skipIf(!hasNvcc)('linear kernels with nvcc', () => {
         const dyn = tile ? tileSmemBytes({ bm: +tile[1], bn: +tile[2], bk: +tile[3], warpsM: 0, warpsN: 0, stages: +tile[6], maxT: null }) : 0;
         lines.push(`${k.name.padEnd(84)} ${r.arch.padEnd(6)} ${what.padEnd(44)} regs ${String(r.registers).padStart(3)}  smem ${r.sharedBytes + dyn}`);
       }
-      expect(configs[i].tiles.length).toBeGreaterThan(0);
     }
     console.log(lines.join('\n'));
-  }, 300_000);
+  }, 120_000);
 });

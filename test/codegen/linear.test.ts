@@ -50,7 +50,8 @@ describe.skipIf(!hasGxx)('linear on the emulator', () => {
     const c = cfg('bfloat16', 'none', multiTile(stages));
     it.each(SHAPES.map((s, i) => [`${s.bm}x${s.bn}x${s.bk}`, i] as const))('tile %s: partial tiles in M, N, K', (_, i) => {
       const T = i === SHAPES.length - 1 ? 70 : 16 * i + 9 + (i % 3) * 3; // 9, 28, 41, 57, 70
-      expect(checkLinear(c, { T, K: 136, N: 136 })).toBe(2 + i);
+      const N = SHAPES[i].bn === 128 && SHAPES[i].bm === 128 ? 72 : 136; // partial in N either way; keeps the 256-thread tile cheap
+      expect(checkLinear(c, { T, K: 136, N })).toBe(2 + i);
       if (stages === 3) expect(checkLinear(c, { T, K: 32, N: 72 })).toBe(2 + i); // one K slice (< stages - 1)
     });
   });
@@ -62,8 +63,8 @@ describe.skipIf(!hasGxx)('linear on the emulator', () => {
     expect(checkLinear(c, { T: 33, K: 64, N: 136 })).toBe(3);
   });
 
-  describe.each(['bfloat16', 'float16'] as const)('GEMV (%s)', (dtype) => {
-    it.each([1, 2, 4])('%i column(s) per warp, T in {1, 2, 5, 8}', (cols) => {
+  describe.each([['bfloat16', [1, 2, 4]], ['float16', [2]]] as const)('GEMV (%s)', (dtype, colsList) => {
+    it.each(colsList)('%i column(s) per warp, T in {1, 2, 5, 8}', (cols) => {
       const c = cfg(dtype, 'none', [{ ...TILE_MENU.t32x32, stages: 2, maxT: null }], { cols });
       for (const [T, K, N] of [[1, 32, 24], [2, 136, 72], [5, 64, 136], [8, 520, 9]]) {
         expect(checkLinear(c, { T, K, N }), `T=${T} K=${K} N=${N}`).toBe(1);
