@@ -34,6 +34,12 @@ describe.skipIf(!hasGxx)('linear W4A16 on the emulator', () => {
     expect(checkLinear(c, { T: 33, K: 136, N: 40, zero: true, smooth: true }, GEMM_TOL.bfloat16)).toBe(2);
   });
 
+  it.each([[16, 48], [24, 72], [128, 256]])('GEMV runs per lane follow the group size %i (K = %i)', (gs, K) => {
+    const c = w4(cfg('bfloat16', 'none', [{ ...TILE_MENU.t32x32, stages: 2, maxT: null }], { cols: 4 }), gs);
+    expect(checkLinear(c, { T: 3, K, N: 11, zero: true, smooth: true, bias: true })).toBe(1);
+    expect(checkLinear(c, { T: 8, K, N: 5 })).toBe(1);
+  });
+
   it('configForLinear picks W4A16 from step.format', () => {
     const ctx: CodegenContext = { dtype: 'bfloat16', target: 'h100', kv: { blockSize: 16, kvHeads: 2, headDim: 64 }, limits: { maxTokens: 512, maxSeqs: 8, maxContext: 1024, numSms: 132 } };
     const step = { kind: 'linear' as const, x: 'x', weight: 'w', outs: [{ buffer: 'y', start: 0, end: 4096 }], K: 4096, N: 4096 };

@@ -137,6 +137,12 @@ function tileKey(t: GemmTile): string {
   return `${t.bm}x${t.bn}x${t.bk}w${t.warpsM}x${t.warpsN}s${t.stages}${t.maxT === null ? '' : `m${t.maxT}`}`;
 }
 
+function largestPow2Dividing(n: number): number {
+  let p = 1;
+  while (n % (p * 2) === 0) p *= 2;
+  return p;
+}
+
 /** The launch function's (and translation unit's) name: unique per config. */
 export function kernelName(c: LinearConfig): string {
   const dt = c.dtype === 'bfloat16' ? 'bf16' : 'f16';
@@ -211,6 +217,7 @@ export function render(c: LinearConfig): RenderedKernel {
     splitK: c.splitK ?? { maxSplits: 1, maxT: 0, maxN: 0, minSlices: 1 },
     hasSplitK: !!c.splitK,
     w4: c.weight?.kind === 'int4_group', w4Group: c.weight?.kind === 'int4_group' ? c.weight.groupSize : 0,
+    w4Sub: c.weight?.kind === 'int4_group' ? Math.min(4, largestPow2Dividing(c.weight.groupSize / 8)) : 1,
     w8: c.weight?.kind === 'int8_channel', w8MaxK: c.weight?.kind === 'int8_channel' ? c.weight.maxK : 0,
     tiles: c.tiles.map((t, i) => ({
       ...t, maxT: t.maxT ?? 0, maxTText: t.maxT === null ? 'any' : String(t.maxT), last: i === c.tiles.length - 1, path: 2 + i,
