@@ -4,6 +4,7 @@
  * SmoothQuant/AWQ smooth folded into the dequantized weight; GEMV (fp32 dequant) and GEMM
  * (dequantized in registers, rounded to the activation dtype for mma.sync) paths, bf16 and fp16.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { configForLinear, kernelName, TILE_MENU, type LinearConfig } from '../../compiler/codegen/families/linear.js';
 import type { CodegenContext } from '../../compiler/codegen/kernel.js';
@@ -48,5 +49,16 @@ describe.skipIf(!hasGxx)('linear W4A16 on the emulator', () => {
     expect(kernelName(c)).toMatch(/^lfc_linear_bf16_w4g128_none_/);
     expect(configForLinear({ ...step, format: { kind: 'int4_group', scale: 's' } }, ctx).weight).toEqual({ kind: 'int4_group', groupSize: 128 });
     expect(() => configForLinear({ ...step, format: { kind: 'int4_group', groupSize: 12, scale: 's' } }, ctx)).toThrow('not a multiple of 8');
+  });
+  it('property: random shapes and epilogues (group 16) match linearW4A16', () => {
+    const c = w4(cfg('float16', 'silu', [{ ...TILE_MENU.t32x32, stages: 3, maxT: 24 }, { ...TILE_MENU.t64x64, stages: 2, maxT: null }]), 16);
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 70 }),
+      fc.boolean(), fc.boolean(), fc.boolean(), fc.integer({ min: 0, max: 1 << 30 }),
+      (T, k16, N, bias, zero, smooth, seed) => {
+        const path = checkLinear(c, { T, K: 16 * k16, N, bias, zero, smooth, residual: seed % 2 === 0, seed }, T <= 8 ? tolerances.float16 : GEMM_TOL.float16);
+        expect(path).toBe(T <= 8 ? 1 : T <= 24 ? 2 : 3);
+      },
+    ), { numRuns: 10, seed: 4 });
   });
 });

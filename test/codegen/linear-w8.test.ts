@@ -4,6 +4,7 @@
  * accumulation (int GEMV; mma m16n8k32 s8 over int8 pairs on the GEMM path), rescale by
  * s_x[t]·s_w[n], then the epilogue; simple path when K % 16 != 0. bf16 and fp16.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { configForLinear, render, TILE_MENU, type LinearConfig } from '../../compiler/codegen/families/linear.js';
 import type { CodegenContext } from '../../compiler/codegen/kernel.js';
@@ -36,5 +37,17 @@ describe.skipIf(!hasGxx)('linear W8A8 on the emulator', () => {
     expect(c.splitK).toBeUndefined();
     expect(render(c).workspaceBytes?.(ctx.limits)).toBe(512 * (4096 + 4) + 16);
     expect(() => render({ ...c, splitK: { maxSplits: 2, maxT: 64, maxN: 4096, minSlices: 1 } })).toThrow('split-K is not available with int8_channel');
+  });
+  it('property: random shapes and epilogues match linearW8A8', () => {
+    const c = w8(cfg('bfloat16', 'gelu_erf', [{ ...TILE_MENU.t32x64, stages: 2, maxT: 24 }, { ...TILE_MENU.t64x64, stages: 3, maxT: null }]), 200);
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 70 }),
+      fc.boolean(), fc.boolean(), fc.integer({ min: 0, max: 1 << 30 }),
+      (T, k16, N, bias, smooth, seed) => {
+        const K = seed % 4 === 0 ? 16 * k16 + 8 : 16 * k16; // some K % 16 != 0 (simple path)
+        const path = checkLinear(c, { T, K, N, bias, smooth, residual: seed % 3 === 0, seed });
+        expect(path).toBe(K % 16 ? 0 : T <= 8 ? 1 : T <= 24 ? 2 : 3);
+      },
+    ), { numRuns: 10, seed: 8 });
   });
 });
