@@ -126,7 +126,7 @@ program.command('compile')
     progress(`wrote ${files.join(', ')}`);
     if (opts.emit === 'plan') return;
     const { buildCudaArtifact } = await import('./cuda-artifact.js');
-    const c = await buildCudaArtifact(r.plan!, dir, { target: opts.target, maxTokens: opts.maxTokens, maxSeqs: opts.maxSeqs, noBuild: opts.emit === 'cuda', onProgress: progress });
+    const c = await buildCudaArtifact(r.plan!, dir, { target: opts.target, maxTokens: opts.maxTokens, maxSeqs: opts.maxSeqs, noBuild: opts.emit === 'cuda', onProgress: progress, fusionReport: formatReport(r) });
     for (const n of c.notes) console.error(`[lfc] ${n}`);
     progress(`wrote ${c.files.length} CUDA artifact files (kernels/, launcher.cu${c.library ? `, ${basename(c.library)}` : ''}, report.md)`);
   });

@@ -23,6 +23,8 @@ export interface CudaArtifactOptions {
   maxSeqs?: number;
   /** Write sources only. */
   noBuild?: boolean;
+  /** The compiler's fusion report (compile.ts formatReport), for report.md. */
+  fusionReport?: string;
   onProgress?: (m: string) => void;
 }
 
@@ -71,18 +73,19 @@ export async function buildCudaArtifact(plan: Plan, dir: string, opts: CudaArtif
   writeFileSync(moduleFile, generateModule(plan, { libraries: libs, files: companions }));
   files.push(moduleFile);
   const report = path.join(dir, 'report.md');
-  writeFileSync(report, reportMarkdown(plan, sources, units, notes));
+  writeFileSync(report, reportMarkdown(plan, sources, units, notes, opts.fusionReport));
   files.push(report);
   return { sources, files, library, units, notes };
 }
 
-function reportMarkdown(plan: Plan, src: CudaSources, units: UnitReport[] | undefined, notes: string[]): string {
+function reportMarkdown(plan: Plan, src: CudaSources, units: UnitReport[] | undefined, notes: string[], fusion?: string): string {
   const L: string[] = [];
   L.push(`# ${plan.model.name}: CUDA artifact`, '');
   L.push('> The CUDA path is compiled and checked on lfc\'s CPU emulator; it has not yet been run on a GPU.', '');
   for (const n of notes) L.push(`- ${n}`);
   L.push('', `Plan: ${plan.steps.length} steps, activations ${plan.dtype}, KV cache [blocks, ${plan.kv.blockSize}, ${plan.kv.kvHeads}, ${plan.kv.headDim}] × ${plan.kv.layers} layers; ` +
     `limits ${src.limits.maxTokens} tokens / ${src.limits.maxSeqs} sequences per forward; workspace ${src.workspaceBytes} bytes.`, '');
+  if (fusion) L.push('## Fusion', '', '```', fusion, '```', '');
   L.push('## Kernel units', '', '| unit | family | steps | config |', '|---|---|---|---|');
   for (const k of src.kernels) {
     const steps = src.stepKernel.map((n, i) => (n === k.name ? i : -1)).filter((i) => i >= 0);
