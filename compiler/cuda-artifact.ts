@@ -13,7 +13,6 @@ import { kernelFor } from './codegen/families/index.js';
 import type { GpuTarget } from './codegen/kernel.js';
 import { generateCudaSources, type CudaSources } from './codegen/launcher.js';
 import { kernelTable, rooflineTable } from './codegen/report.js';
-import { generateModule } from './codegen/module.js';
 
 export type BuildTarget = GpuTarget | 'all' | 'emu';
 
@@ -25,6 +24,8 @@ export interface CudaArtifactOptions {
   noBuild?: boolean;
   /** The compiler's fusion report (compile.ts formatReport), for report.md. */
   fusionReport?: string;
+  /** Skip the generated TypeScript module (index.ts): the GPU check's bundle leaves ts-morph out. */
+  noModule?: boolean;
   onProgress?: (m: string) => void;
 }
 
@@ -69,9 +70,14 @@ export async function buildCudaArtifact(plan: Plan, dir: string, opts: CudaArtif
   if (library) files.push(library);
   const companions = ['tokenizer.json', 'tokenizer_config.json', 'config.json', 'generation_config.json'].filter((f) => existsSync(path.join(dir, f)));
   const libs = { gpu: existsSync(path.join(dir, 'libmodel.so')) ? 'libmodel.so' : undefined, emu: existsSync(path.join(dir, 'libmodel-emu.so')) ? 'libmodel-emu.so' : undefined };
-  const moduleFile = path.join(dir, 'index.ts');
-  writeFileSync(moduleFile, generateModule(plan, { libraries: libs, files: companions }));
-  files.push(moduleFile);
+  if (!opts.noModule) {
+    // Loaded on use through a computed specifier, so bundles of this file (scripts/gpu) do not pull
+    // in ts-morph and the TypeScript compiler.
+    const mod = (await import(new URL('./codegen/module.js', import.meta.url).href)) as typeof import('./codegen/module.js');
+    const moduleFile = path.join(dir, 'index.ts');
+    writeFileSync(moduleFile, mod.generateModule(plan, { libraries: libs, files: companions }));
+    files.push(moduleFile);
+  }
   const report = path.join(dir, 'report.md');
   writeFileSync(report, reportMarkdown(plan, sources, units, notes, opts.fusionReport));
   files.push(report);

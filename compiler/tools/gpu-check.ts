@@ -69,7 +69,7 @@ async function build(plan: Plan, weights: Uint8Array, dir: string, target: Build
   writeFileSync(path.join(dir, 'plan.json'), JSON.stringify(plan) + '\n');
   writeFileSync(path.join(dir, 'weights.bin'), weights);
   const t0 = Date.now();
-  const r = await buildCudaArtifact(plan, dir, { target, maxTokens, maxSeqs, onProgress: log });
+  const r = await buildCudaArtifact(plan, dir, { target, maxTokens, maxSeqs, onProgress: log, noModule: true });
   if (!r.library) throw new Error(`no library built: ${r.notes.join('; ')}`);
   return { library: r.library, buildMs: Date.now() - t0, units: r.units?.map((u) => ({ unit: u.unit, family: u.family, ptxas: u.ptxas })) };
 }
