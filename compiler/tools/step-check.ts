@@ -15,7 +15,12 @@ import type { Plan } from '../../runtime/plan.js';
 import { bufferFields } from '../plan/memory.js';
 
 export interface StepCheck { batch: number; index: number; kind: string; output: string; relErr: number; maxAbs: number }
-export interface StepCheckResult { steps: StepCheck[]; logits: { batch: number; relErr: number; maxAbs: number; argmaxAgree: number; rows: number }[] }
+/**
+ * argmaxAgree: rows whose argmax is the same on both; maxGap: over the rows where it is not, the
+ * largest reference-logit margin between the reference's choice and the CUDA one (a near tie when
+ * small: rounding may pick either).
+ */
+export interface StepCheckResult { steps: StepCheck[]; logits: { batch: number; relErr: number; maxAbs: number; argmaxAgree: number; rows: number; maxGap: number }[] }
 
 export function relError(a: ArrayLike<number>, ref: ArrayLike<number>): { relErr: number; maxAbs: number } {
   let num = 0, den = 0, maxAbs = 0;
@@ -92,7 +97,7 @@ export function compareSteps(plan: Plan, weights: Uint8Array, cuda: CudaBackend,
       });
     });
     const V = plan.model.vocab, L = batch.logitIndices.length;
-    let agree = 0;
+    let agree = 0, maxGap = 0;
     for (let l = 0; l < L; l++) {
       let ga = 0, wa = 0;
       for (let v = 1; v < V; v++) {
@@ -100,8 +105,9 @@ export function compareSteps(plan: Plan, weights: Uint8Array, cuda: CudaBackend,
         if (want[l * V + v] > want[l * V + wa]) wa = v;
       }
       if (ga === wa) agree++;
+      else maxGap = Math.max(maxGap, want[l * V + wa] - want[l * V + ga]);
     }
-    logits.push({ batch: bi, ...relError(got.logits, want), argmaxAgree: agree, rows: L });
+    logits.push({ batch: bi, ...relError(got.logits, want), argmaxAgree: agree, rows: L, maxGap });
   });
   return { steps, logits };
 }

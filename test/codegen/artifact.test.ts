@@ -84,6 +84,24 @@ describe.skipIf(!hasGxx)('coder on the emulated CUDA artifact', () => {
     expect(stats.graphReplays).toBeGreaterThanOrEqual(4);
   }, 300_000);
 
+  it.each(['int4', 'int8'] as const)('an %s-quantized plan (W4A16 / W8A8 linear kernels) matches the reference per step', async (kind) => {
+    const q = compileModel(MODEL, { dtype: 'bfloat16', quantize: { kind, groupSize: 64 } });
+    const qdir = mkdtempSync(join(tmpdir(), `lfc-artifact-${kind}-`));
+    writeArtifact(q, qdir, MODEL);
+    const built = await buildCudaArtifact(q.plan!, qdir, { target: 'emu', maxTokens: 128, maxSeqs: 8, noModule: true });
+    const cuda = new CudaBackend(q.plan!, built.library!, join(qdir, 'weights.bin'), { numBlocks: 32, maxTokens: 128, maxSeqs: 8, emulator: true });
+    const r = compareSteps(q.plan!, q.quantized!.weights, cuda, scenario(q.plan!, { numBlocks: 32, seqs: 3, prompt: 14, seed: 9 }));
+    cuda.close();
+    expect(q.plan!.steps.some((s) => s.kind === 'linear' && s.format)).toBe(true);
+    const worst = r.steps.reduce((w, s) => (s.relErr > w.relErr ? s : w));
+    expect(worst.relErr, `worst: step ${worst.index} (${worst.kind})`).toBeLessThan(0.05);
+    // Quantization error is the reference's too; the two may still pick different tokens at a near tie.
+    for (const l of r.logits) {
+      expect(l.relErr).toBeLessThan(0.05);
+      expect(l.maxGap, `argmax agrees on ${l.argmaxAgree}/${l.rows} rows`).toBeLessThan(0.05);
+    }
+  }, 300_000);
+
   it('launcher errors come back as messages', () => {
     expect(() => new CudaBackend(compiled.plan!, library, join(dir, 'weights.bin'), { maxTokens: 4096, emulator: true })).toThrow(/exceed the limits this artifact was compiled for/);
     expect(() => new CudaBackend(compiled.plan!, library, join(dir, 'nope.bin'), { maxTokens: 64, maxSeqs: 8, emulator: true })).toThrow(/cannot open weights file/);
