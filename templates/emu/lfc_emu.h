@@ -85,8 +85,19 @@ struct MBarrier {
   uint64_t phase = 0;
 };
 
+// Exchange area of one warpgroup (threads [128g, 128g+128)) for wgmma: each thread publishes its
+// words, the warpgroup rendezvous on `bar`, one thread computes `result` (once per rendezvous).
+struct WarpGroup {
+  Barrier bar;
+  uint64_t computed_gen = UINT64_MAX;
+  std::vector<uint32_t> words, result;
+};
+
 struct Block {
   const char* kernel = "?";
+  std::vector<WarpGroup> warpgroups;  // sized on first use by the wgmma intrinsics
+  // Bulk copies (TMA, cp.async.bulk) issued but not landed, with the mbarrier they complete on.
+  std::vector<std::pair<const void*, std::function<void()>>> bulk_pending;
   std::map<const void*, MBarrier> mbarriers;
   dim3 bid, bdim, gdim;
   uint64_t epoch = 0;                 // barrier epoch (race checker)
