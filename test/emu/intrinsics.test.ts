@@ -1,7 +1,7 @@
 /**
  * Each intrinsic of templates/intrinsics/lfc_intrinsics.cuh on the CPU emulator against a scalar
  * model of its PTX ISA semantics (test/emu/programs/intrinsics_emu.cpp prints one PASS/FAIL line
- * per check), and planted bugs the emulator must stop: a __syncthreads reached by half a block
+ * per check; wgmma, its matrix descriptors and TMA included), and planted bugs the emulator must stop: a __syncthreads reached by half a block
  * (deadlock report) and an out-of-bounds dynamic shared memory access.
  */
 import { spawnSync } from 'node:child_process';
@@ -36,6 +36,20 @@ const CHECKS = [
   'atomicAdd int/float on global memory over 3 blocks',
   'atomicAdd on shared memory per block',
   'named_barrier_sync(id, 64) hands data between warp pairs',
+  'make_smem_desc: start>>4 bits 0-13, LBO>>4 16-29, SBO>>4 32-45, base offset 49-51, swizzle 62-63 (128B=1 64B=2 32B=3)',
+  // sm_90a wgmma from shared-memory descriptors (A and B laid out by the test's own swizzle formula)
+  ...['no swizzle', 'swizzle 32B', 'swizzle 64B', 'swizzle 128B'].flatMap((sw) =>
+    [64, 128].flatMap((n) =>
+      ['bf16', 'f16'].map((t) => `wgmma m64n${n}k16 ${t} descriptors, ${sw}: A*B (scale-d 0) and C+A*B vs matrix product`),
+    ),
+  ),
+  'wgmma m64n256k16 bf16 descriptors, swizzle 128B: A*B (scale-d 0) and C+A*B vs matrix product',
+  'wgmma m64n8k16 f16 descriptors, swizzle 32B: A*B (scale-d 0) and C+A*B vs matrix product',
+  'wgmma m64n64k16 bf16 A from registers, B 128B swizzle: 1+A*B vs matrix product',
+  'wgmma m64n64k16 f16 A from registers, B 128B swizzle: 1+A*B vs matrix product',
+  // TMA
+  'TMA 2D box with out-of-bounds edges (zero fill), 128B swizzle, element by element; bulk copy; mbarrier completes only after the bytes land',
+  'TMA 128B-swizzled tiles -> wgmma m64n64k16 bf16 (2 warpgroups, 4 k-steps) vs matrix product',
 ];
 
 describe.skipIf(!hasGxx)('emulator: intrinsics against scalar models', () => {

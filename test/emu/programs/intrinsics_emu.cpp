@@ -314,6 +314,266 @@ void test_mbarrier() {
   check(ok, "mbarrier arrive / try_wait.parity over two phases, expect_tx + complete_tx");
 }
 
+// ---- sm_90a: wgmma, TMA, bulk copies. The tests lay out shared memory by their own reading of
+// the ISA's canonical K-major layouts (PTX ISA "Shared Memory Matrix Layout"), not the emulator's:
+// a 16-bit element (i, k) of an operand with i the M or N index, swizzle span S bytes:
+//   swizzled: atom i/8 (8 rows of S bytes, 8*S bytes apart = SBO), row i%8, 16-byte chunk k/8 of
+//             the row stored at chunk (k/8) XOR ((i%8) / (128/S)), byte 2*(k%8) within the chunk
+//             (the pattern tables of the TMA swizzle modes, for tiles aligned to 8*S bytes)
+//   none:     8x8 core matrices of 128 contiguous bytes (row i%8 at 16*(i%8)), core matrix
+//             (i/8, k/8) at (i/8)*SBO + (k/8)*LBO
+static size_t swz_byte(unsigned S, unsigned i, unsigned k) {
+  return size_t(i / 8) * 8 * S + (i % 8) * S + (((k / 8) ^ ((i % 8) / (128 / S))) * 16) + (k % 8) * 2;
+}
+static uint16_t f2bits(float v, bool bf16) {
+  if (bf16) { __nv_bfloat16 h = __float2bfloat16(v); return __nv_bfloat16_raw(h).x; }
+  __half h = __float2half(v); return __half_raw(h).x;
+}
+static float round16(float v, bool bf16) { return bf16 ? __bfloat162float(__float2bfloat16(v)) : __half2float(__float2half(v)); }
+// D fragment of m64nNk16 .f32 (ISA "Register Fragments", wgmma D): thread t of the warpgroup,
+// value i: row 16(t/32) + (t%32)/4 + 8((i/2)%2), column 8(i/4) + 2(t%4) + i%2.
+static unsigned dfrag_row(unsigned t, unsigned i) { return 16 * (t / 32) + (t % 32) / 4 + 8 * ((i / 2) % 2); }
+static unsigned dfrag_col(unsigned t, unsigned i) { return 8 * (i / 4) + 2 * (t % 4) + i % 2; }
+
+struct WgmmaCfg {
+  unsigned S;               // swizzle span (0: none)
+  unsigned ksteps;          // 16-wide k-steps
+  unsigned a_off, b_off;    // operand offsets in the image
+  unsigned a_lbo, a_sbo, b_lbo, b_sbo;
+  unsigned a_step, b_step;  // start-address advance per k-step (bytes)
+};
+template <int N, bool BF16>
+__global__ void wgmma_kernel(const unsigned char* img, unsigned img_bytes, WgmmaCfg cfg, const float* C, int use_c, float* D) {
+  LFC_DYNAMIC_SMEM(unsigned char, smem);
+  unsigned t = threadIdx.x;
+  for (unsigned o = t; o < img_bytes; o += 128) smem[o] = img[o];
+  __syncthreads();
+  lfc::Swizzle sw = cfg.S == 128 ? lfc::Swizzle::B128 : cfg.S == 64 ? lfc::Swizzle::B64 : cfg.S == 32 ? lfc::Swizzle::B32 : lfc::Swizzle::None;
+  float d[N / 2];
+  for (unsigned i = 0; i < N / 2; ++i) d[i] = use_c ? C[dfrag_row(t, i) * N + dfrag_col(t, i)] : NAN;
+  lfc::wgmma_fence();
+  for (unsigned s = 0; s < cfg.ksteps; ++s) {
+    uint64_t da = lfc::make_smem_desc(smem + cfg.a_off + s * cfg.a_step, cfg.a_lbo, cfg.a_sbo, sw);
+    uint64_t db = lfc::make_smem_desc(smem + cfg.b_off + s * cfg.b_step, cfg.b_lbo, cfg.b_sbo, sw);
+    if (BF16) lfc::wgmma_m64nNk16_bf16<N>(d, da, db, use_c || s > 0);
+    else lfc::wgmma_m64nNk16_f16<N>(d, da, db, use_c || s > 0);
+  }
+  lfc::wgmma_commit_group();
+  lfc::wgmma_wait_group<0>();
+  for (unsigned i = 0; i < N / 2; ++i) D[dfrag_row(t, i) * N + dfrag_col(t, i)] = d[i];
+}
+template <int N, bool BF16>
+void test_wgmma(unsigned S) {
+  const unsigned K = S ? S / 2 : 32;  // swizzled: one S-byte row of k; none: two k-steps
+  WgmmaCfg cfg{};
+  cfg.S = S;
+  cfg.ksteps = K / 16;
+  std::vector<unsigned char> img;
+  std::uniform_real_distribution<float> U(-2.f, 2.f);
+  std::vector<float> A(64 * K), B(K * N), C(64 * N);  // A[m][k], B[n][k] (K-major)
+  for (auto& v : A) v = round16(U(rng), BF16);
+  for (auto& v : B) v = round16(U(rng), BF16);
+  for (auto& v : C) v = U(rng);
+  auto put = [&](size_t byte, float v) { uint16_t b = f2bits(v, BF16); std::memcpy(&img[byte], &b, 2); };
+  if (S) {
+    cfg.a_off = 0;
+    cfg.b_off = 64 * S;  // A is 8 atoms of 8*S bytes: B starts on a pattern repeat
+    cfg.a_lbo = cfg.b_lbo = 16;  // unused for swizzled K-major
+    cfg.a_sbo = cfg.b_sbo = 8 * S;
+    cfg.a_step = cfg.b_step = 32;
+    img.assign(64 * S + N * S, 0);
+    for (unsigned m = 0; m < 64; ++m) for (unsigned k = 0; k < K; ++k) put(cfg.a_off + swz_byte(S, m, k), A[m * K + k]);
+    for (unsigned n = 0; n < unsigned(N); ++n) for (unsigned k = 0; k < K; ++k) put(cfg.b_off + swz_byte(S, n, k), B[n * K + k]);
+  } else {
+    // A: the K/8 core matrices of an 8-row group adjacent (LBO 128, SBO 512); B: K-planes of
+    // N/8 core matrices (LBO N/8*128, SBO 128)
+    cfg.a_off = 0; cfg.a_lbo = 128; cfg.a_sbo = 128 * (K / 8); cfg.a_step = 2 * cfg.a_lbo;
+    cfg.b_off = 64 * K * 2; cfg.b_lbo = (N / 8) * 128; cfg.b_sbo = 128; cfg.b_step = 2 * cfg.b_lbo;
+    img.assign(64 * K * 2 + size_t(N) * K * 2, 0);
+    for (unsigned m = 0; m < 64; ++m)
+      for (unsigned k = 0; k < K; ++k) put(cfg.a_off + (m / 8) * cfg.a_sbo + (k / 8) * cfg.a_lbo + (m % 8) * 16 + (k % 8) * 2, A[m * K + k]);
+    for (unsigned n = 0; n < unsigned(N); ++n)
+      for (unsigned k = 0; k < K; ++k) put(cfg.b_off + (n / 8) * cfg.b_sbo + (k / 8) * cfg.b_lbo + (n % 8) * 16 + (k % 8) * 2, B[n * K + k]);
+  }
+  bool ok = true;
+  for (int use_c = 0; use_c < 2; ++use_c) {
+    std::vector<float> D(64 * N, NAN);
+    LFC_LAUNCH((wgmma_kernel<N, BF16>), dim3(1), dim3(128), img.size(), img.data(), unsigned(img.size()), cfg, C.data(), use_c, D.data());
+    for (unsigned m = 0; m < 64; ++m)
+      for (unsigned n = 0; n < unsigned(N); ++n) {
+        double ref = use_c ? C[m * N + n] : 0, mag = 1;
+        for (unsigned k = 0; k < K; ++k) { ref += double(A[m * K + k]) * B[n * K + k]; mag += std::fabs(A[m * K + k] * B[n * K + k]); }
+        ok &= std::fabs(ref - D[m * N + n]) <= 1e-5 * mag;  // NaN (unwritten / scale-d ignored) fails
+      }
+  }
+  std::string sw = S ? "swizzle " + std::to_string(S) + "B" : "no swizzle";
+  check(ok, "wgmma m64n" + std::to_string(N) + "k16 " + (BF16 ? "bf16" : "f16") + " descriptors, " + sw + ": A*B (scale-d 0) and C+A*B vs matrix product");
+}
+
+// A from registers: packed by the ISA's A fragment of m64nNk16 (per warp w, rows 16w..16w+15,
+// as mma.m16n8k16: a_i row g + 8((i/2)%2), column 2t + (i%2) + 8(i/4), g = lane/4, t = lane%4);
+// B from a 128B-swizzled descriptor.
+template <bool BF16>
+__global__ void wgmma_rs_kernel(const float* A, const unsigned char* img, unsigned img_bytes, float* D) {
+  LFC_DYNAMIC_SMEM(unsigned char, smem);
+  unsigned t = threadIdx.x, w = t / 32, g = (t % 32) / 4, q = t % 4;
+  for (unsigned o = t; o < img_bytes; o += 128) smem[o] = img[o];
+  __syncthreads();
+  uint32_t a[4] = {0, 0, 0, 0};
+  for (unsigned i = 0; i < 8; ++i) {
+    unsigned row = 16 * w + g + 8 * ((i / 2) % 2), col = 2 * q + (i % 2) + 8 * (i / 4);
+    a[i / 2] |= uint32_t(f2bits(A[row * 16 + col], BF16)) << (16 * (i % 2));
+  }
+  float d[32];
+  for (auto& v : d) v = 1.f;
+  uint64_t db = lfc::make_smem_desc(smem, 16, 1024, lfc::Swizzle::B128);
+  lfc::wgmma_fence();
+  if (BF16) lfc::wgmma_m64nNk16_bf16_rs<64>(d, a, db, true);
+  else lfc::wgmma_m64nNk16_f16_rs<64>(d, a, db, true);
+  lfc::wgmma_commit_group();
+  lfc::wgmma_wait_group<0>();
+  for (unsigned i = 0; i < 32; ++i) D[dfrag_row(t, i) * 64 + dfrag_col(t, i)] = d[i];
+}
+template <bool BF16>
+void test_wgmma_rs() {
+  std::uniform_real_distribution<float> U(-2.f, 2.f);
+  std::vector<float> A(64 * 16), B(64 * 16), D(64 * 64, NAN);
+  for (auto& v : A) v = round16(U(rng), BF16);
+  for (auto& v : B) v = round16(U(rng), BF16);
+  std::vector<unsigned char> img(64 * 128, 0);
+  for (unsigned n = 0; n < 64; ++n)
+    for (unsigned k = 0; k < 16; ++k) { uint16_t b = f2bits(B[n * 16 + k], BF16); std::memcpy(&img[swz_byte(128, n, k)], &b, 2); }
+  LFC_LAUNCH(wgmma_rs_kernel<BF16>, dim3(1), dim3(128), img.size(), A.data(), img.data(), unsigned(img.size()), D.data());
+  bool ok = true;
+  for (unsigned m = 0; m < 64; ++m)
+    for (unsigned n = 0; n < 64; ++n) {
+      double ref = 1, mag = 1;
+      for (unsigned k = 0; k < 16; ++k) { ref += double(A[m * 16 + k]) * B[n * 16 + k]; mag += std::fabs(A[m * 16 + k] * B[n * 16 + k]); }
+      ok &= std::fabs(ref - D[m * 64 + n]) <= 1e-5 * mag;
+    }
+  check(ok, std::string("wgmma m64n64k16 ") + (BF16 ? "bf16" : "f16") + " A from registers, B 128B swizzle: 1+A*B vs matrix product");
+}
+
+// make_smem_desc: the fields at the documented bit positions.
+__global__ void desc_kernel(uint64_t* out) {
+  LFC_DYNAMIC_SMEM(unsigned char, smem);
+  out[0] = lfc::make_smem_desc(smem + 0x1230, 256, 1024, lfc::Swizzle::B64);
+  out[1] = lfc::make_smem_desc(smem + 0x2000, 128, 512, lfc::Swizzle::None, 5);
+  out[2] = lfc::make_smem_desc(smem + 0x400, 16, 1024, lfc::Swizzle::B128);
+  out[3] = lfc::make_smem_desc(smem + 0x100, 16, 256, lfc::Swizzle::B32);
+}
+void test_desc() {
+  std::vector<uint64_t> out(4, 0);
+  LFC_LAUNCH(desc_kernel, dim3(1), dim3(32), 0x3000, out.data());
+  auto field = [](uint64_t d, int lo, int bits) { return (d >> lo) & ((uint64_t(1) << bits) - 1); };
+  bool ok = field(out[0], 0, 14) == 0x123 && field(out[0], 16, 14) == 16 && field(out[0], 32, 14) == 64 && field(out[0], 62, 2) == 2 &&
+            field(out[0], 49, 3) == 0;
+  ok &= field(out[1], 0, 14) == 0x200 && field(out[1], 16, 14) == 8 && field(out[1], 32, 14) == 32 && field(out[1], 62, 2) == 0 &&
+        field(out[1], 49, 3) == 5;
+  ok &= field(out[2], 62, 2) == 1 && field(out[2], 0, 14) == 0x40 && field(out[3], 62, 2) == 3;
+  // nothing outside the documented fields
+  for (uint64_t d : out) ok &= (d & ~((0x3FFFull) | (0x3FFFull << 16) | (0x3FFFull << 32) | (7ull << 49) | (3ull << 62))) == 0;
+  check(ok, "make_smem_desc: start>>4 bits 0-13, LBO>>4 16-29, SBO>>4 32-45, base offset 49-51, swizzle 62-63 (128B=1 64B=2 32B=3)");
+}
+
+// TMA 2D loads of a 64x16 box (bf16 bits, 128-byte rows) from a 40x70 tensor with a padded
+// 144-byte row pitch, 128B swizzle: box (x 32, y 30) runs off the right and bottom edges, box
+// (x -8, y -3) off the left and top; plus a 256-byte 1D bulk copy; all on one mbarrier that
+// expects 16 bytes more than they bring, so its phase completes only at the extra complete_tx.
+static uint16_t tma_val(unsigned r, unsigned c) { return uint16_t(1 + r * 97 + c); }
+__global__ void tma_kernel(const lfc::TensorMap* map, const unsigned char* bulk_src, int* flags, uint16_t* out) {
+  LFC_DYNAMIC_SMEM(uint16_t, smem);  // box 0 at byte 0, box 1 at 2048, bulk at 4096
+  __shared__ uint64_t bar;
+  unsigned t = threadIdx.x;
+  if (t == 0) lfc::mbarrier_init(&bar, 1);
+  __syncthreads();
+  if (t == 0) {
+    lfc::mbarrier_arrive_expect_tx(&bar, 2 * 2048 + 256 + 16);
+    lfc::tma_load_2d(smem, map, 32, 30, &bar);
+    lfc::tma_load_2d(smem + 1024, map, -8, -3, &bar);
+    lfc::bulk_load(smem + 2048, bulk_src, 256, &bar);
+    flags[0] = smem[0] == 0xcdcd;                            // not landed before a wait (emulator)
+    flags[1] = lfc::mbarrier_try_wait_parity(&bar, 0);       // landed, but 16 bytes still expected
+    flags[2] = smem[0] == tma_val(30, 32);                   // (row 0, chunk 0) is not moved by the swizzle
+    lfc::mbarrier_complete_tx(&bar, 16);
+  }
+  while (!lfc::mbarrier_try_wait_parity(&bar, 0)) {}
+  for (unsigned i = t; i < 2048 + 128; i += 32) out[i] = smem[i];
+}
+void test_tma() {
+  const unsigned rows = 40, cols = 70, pitch = 72;
+  std::vector<uint16_t> G(rows * pitch, 0xffff), out(2048 + 128, 0xdead);
+  for (unsigned r = 0; r < rows; ++r) for (unsigned c = 0; c < cols; ++c) G[r * pitch + c] = tma_val(r, c);
+  std::vector<unsigned char> bulk(256);
+  for (unsigned i = 0; i < 256; ++i) bulk[i] = (unsigned char)(i * 7 + 3);
+  lfc::TensorMap map;
+  bool made = lfc::make_tensor_map_2d(&map, G.data(), 2, cols, rows, pitch * 2, 64, 16, lfc::Swizzle::B128);
+  lfc::TensorMap bad;
+  bool rejects = !lfc::make_tensor_map_2d(&bad, G.data(), 2, cols, rows, 140, 64, 16, lfc::Swizzle::B128) &&  // pitch % 16
+                 !lfc::make_tensor_map_2d(&bad, G.data(), 2, cols, rows, pitch * 2, 128, 16, lfc::Swizzle::B128);  // 256 B > span
+  std::vector<int> flags(3, -1);
+  LFC_LAUNCH(tma_kernel, dim3(1), dim3(32), 4096 + 256, &map, bulk.data(), flags.data(), out.data());
+  bool ok = made && rejects && flags[0] == 1 && flags[1] == 0 && flags[2] == 1;
+  const int x0[2] = {32, -8}, y0[2] = {30, -3};
+  for (int b = 0; b < 2; ++b)
+    for (unsigned r = 0; r < 16; ++r)
+      for (unsigned c = 0; c < 64; ++c) {
+        int gy = y0[b] + int(r), gx = x0[b] + int(c);
+        uint16_t want = gy >= 0 && gx >= 0 && gy < int(rows) && gx < int(cols) ? tma_val(unsigned(gy), unsigned(gx)) : 0;
+        size_t byte = size_t(b) * 2048 + swz_byte(128, r, c);  // 128-byte rows: element (r, c) as (i, k)
+        ok &= out[byte / 2] == want;
+      }
+  for (unsigned i = 0; i < 256; ++i) ok &= reinterpret_cast<const unsigned char*>(out.data())[4096 + i] == bulk[i];
+  check(ok, "TMA 2D box with out-of-bounds edges (zero fill), 128B swizzle, element by element; bulk copy; mbarrier completes only after the bytes land");
+}
+
+// TMA -> wgmma: A (128x64) and B^T (64x64) bf16 in global memory, loaded by two 128B-swizzled
+// TMA boxes onto one mbarrier; warpgroup g multiplies rows 64g..64g+63 over 4 k-steps.
+__global__ void tma_wgmma_kernel(const __grid_constant__ lfc::TensorMap mapA, const __grid_constant__ lfc::TensorMap mapB, float* D) {
+  LFC_DYNAMIC_SMEM(__nv_bfloat16, smem);  // A box at 0 (16 KB), B box at 16 KB
+  __shared__ uint64_t bar;
+  unsigned t = threadIdx.x, g = t / 128;
+  if (t == 0) lfc::mbarrier_init(&bar, 1);
+  __syncthreads();
+  if (t == 0) {
+    lfc::mbarrier_arrive_expect_tx(&bar, 128 * 128 + 64 * 128);
+    lfc::tma_load_2d(smem, &mapA, 0, 0, &bar);
+    lfc::tma_load_2d(smem + 128 * 64, &mapB, 0, 0, &bar);
+  }
+  while (!lfc::mbarrier_try_wait_parity(&bar, 0)) {}
+  float d[32];
+  uint64_t da = lfc::make_smem_desc(smem + g * 64 * 64, 16, 1024, lfc::Swizzle::B128);
+  uint64_t db = lfc::make_smem_desc(smem + 128 * 64, 16, 1024, lfc::Swizzle::B128);
+  lfc::wgmma_fence();
+  for (unsigned s = 0; s < 4; ++s) lfc::wgmma_m64nNk16_bf16<64>(d, da + 2 * s, db + 2 * s, s > 0);  // +32 bytes per k-step
+  lfc::wgmma_commit_group();
+  lfc::wgmma_wait_group<0>();
+  for (unsigned i = 0; i < 32; ++i) D[(64 * g + dfrag_row(t % 128, i)) * 64 + dfrag_col(t % 128, i)] = d[i];
+}
+void test_tma_wgmma() {
+  std::uniform_real_distribution<float> U(-2.f, 2.f);
+  std::vector<__nv_bfloat16> A(128 * 64), B(64 * 64);
+  for (auto& v : A) v = __float2bfloat16(U(rng));
+  for (auto& v : B) v = __float2bfloat16(U(rng));
+  lfc::TensorMap mA, mB;
+  bool made = lfc::make_tensor_map_2d(&mA, A.data(), 2, 64, 128, 128, 64, 128, lfc::Swizzle::B128) &&
+              lfc::make_tensor_map_2d(&mB, B.data(), 2, 64, 64, 128, 64, 64, lfc::Swizzle::B128);
+  std::vector<float> D(128 * 64, NAN);
+  LFC_LAUNCH(tma_wgmma_kernel, dim3(1), dim3(256), 128 * 128 + 64 * 128, mA, mB, D.data());
+  bool ok = made;
+  for (unsigned m = 0; m < 128; ++m)
+    for (unsigned n = 0; n < 64; ++n) {
+      double ref = 0, mag = 1;
+      for (unsigned k = 0; k < 64; ++k) {
+        double p = double(__bfloat162float(A[m * 64 + k])) * __bfloat162float(B[n * 64 + k]);
+        ref += p;
+        mag += std::fabs(p);
+      }
+      ok &= std::fabs(ref - D[m * 64 + n]) <= 1e-5 * mag;
+    }
+  check(ok, "TMA 128B-swizzled tiles -> wgmma m64n64k16 bf16 (2 warpgroups, 4 k-steps) vs matrix product");
+}
+
 // ---- planted bugs
 __global__ void divergent_sync_kernel(int* x) {
   if (threadIdx.x < 16) __syncthreads();  // only half the block reaches it
@@ -368,5 +628,18 @@ int main(int argc, char** argv) {
   test_ldmatrix<4, true>();
   test_cp_async();
   test_atomics_barriers();
+  test_desc();
+  for (unsigned S : {0u, 32u, 64u, 128u}) {
+    test_wgmma<64, true>(S);
+    test_wgmma<64, false>(S);
+    test_wgmma<128, true>(S);
+    test_wgmma<128, false>(S);
+  }
+  test_wgmma<256, true>(128);
+  test_wgmma<8, false>(32);
+  test_wgmma_rs<true>();
+  test_wgmma_rs<false>();
+  test_tma();
+  test_tma_wgmma();
   return failures ? 1 : 0;
 }

@@ -2,6 +2,29 @@
 // for sm_80 and sm_90a). Nothing runs: no GPU here. test/emu/kernels.test.ts compiles it.
 #include "lfc_intrinsics.cuh"
 
+// sm_90a wgmma of one N: A and B from descriptors (bf16, f16) and A from registers, one group.
+template <int N>
+__device__ __forceinline__ float wgmma_all(uint64_t da, uint64_t db, const uint32_t (&a)[4]) {
+  float d[N / 2];
+  for (int i = 0; i < N / 2; ++i) d[i] = 0.f;
+  lfc::wgmma_fence();
+  lfc::wgmma_m64nNk16_bf16<N>(d, da, db, false);
+  lfc::wgmma_m64nNk16_f16<N>(d, da, db, true);
+  lfc::wgmma_m64nNk16_bf16_rs<N>(d, a, db, true);
+  lfc::wgmma_m64nNk16_f16_rs<N>(d, a, db, true);
+  lfc::wgmma_commit_group();
+  lfc::wgmma_wait_group<1>();
+  lfc::wgmma_wait_group<0>();
+  float s = 0.f;
+  for (int i = 0; i < N / 2; ++i) s += d[i];
+  return s;
+}
+
+// Host side of TMA: the tensor map of a 64x64 bf16 tile with 128B swizzle.
+bool host_tensor_map(lfc::TensorMap* map, const void* global) {
+  return lfc::make_tensor_map_2d(map, global, 2, 64, 64, 128, 64, 64, lfc::Swizzle::B128);
+}
+
 __global__ void every_intrinsic(const int* gsrc, float* fout, int* iout) {
   __shared__ __align__(16) uint16_t tile[32 * 8];
   __shared__ __align__(16) int buf[32 * 8];
@@ -40,7 +63,26 @@ __global__ void every_intrinsic(const int* gsrc, float* fout, int* iout) {
   else lfc::mbarrier_arrive(&mbar);
   while (!lfc::mbarrier_try_wait_parity(&mbar, 0)) {}
   lfc::setmaxnreg_inc<240>();
-  float s = e[0] + e[1] + e[2] + e[3] + f8[0];
+  // sm_90a: TMA 2D tile (tensor map in global memory) and 1D bulk copy onto one mbarrier, then
+  // wgmma of every N reading the tile through 128B / 64B swizzle descriptors.
+  __shared__ __align__(1024) uint16_t wtile[64 * 64 + 256 * 16];
+  __shared__ uint64_t tbar;
+  if (threadIdx.x == 0) lfc::mbarrier_init(&tbar, 1);
+  __syncthreads();
+  const lfc::TensorMap* map = reinterpret_cast<const lfc::TensorMap*>(gsrc + 64);
+  if (threadIdx.x == 0) {
+    lfc::mbarrier_arrive_expect_tx(&tbar, 64 * 64 * 2 + 256);
+    lfc::tma_load_2d(wtile, map, int(lane), int(w), &tbar);
+    lfc::bulk_load(wtile + 64 * 64, gsrc + 128, 256, &tbar);
+  }
+  while (!lfc::mbarrier_try_wait_parity(&tbar, 0)) {}
+  uint64_t da = lfc::make_smem_desc(wtile, 16, 1024, lfc::Swizzle::B128);
+  uint64_t db = lfc::make_smem_desc(wtile + 64 * 64, 16, 512, lfc::Swizzle::B64);
+  uint64_t dn = lfc::make_smem_desc(wtile + 64 * 64, 128, 256, lfc::Swizzle::None);
+  uint64_t d32 = lfc::make_smem_desc(wtile + 64 * 64, 16, 256, lfc::Swizzle::B32);
+  float wg = wgmma_all<8>(da, db, a) + wgmma_all<16>(da, dn, a) + wgmma_all<32>(da, d32, a) + wgmma_all<64>(da, db, a) +
+             wgmma_all<128>(dn, db, a) + wgmma_all<256>(da, db, a);
+  float s = e[0] + e[1] + e[2] + e[3] + f8[0] + wg;
   s += __shfl_sync(0xffffffffu, s, 3) + __shfl_up_sync(0xffffffffu, s, 1) + __shfl_down_sync(0xffffffffu, s, 2) +
        __shfl_xor_sync(0xffffffffu, s, 4);
   unsigned bal = __ballot_sync(0xffffffffu, s > 0);
