@@ -33,6 +33,8 @@
 //   enum class Swizzle { None, B32, B64, B128 }
 //   make_smem_desc(smem, lbo_bytes, sbo_bytes, swizzle, base_offset = 0) -> uint64_t
 //                                                       wgmma matrix descriptor
+//   smem_addr_u32(p)                                    shared address (emulator: offset into the
+//                                                       dynamic shared arena; static __shared__ fails)
 //   wgmma_m64nNk16_bf16<N>(float (&d)[N/2], desc_a, desc_b, scale_d)   wgmma.mma_async m64nNk16
 //   wgmma_m64nNk16_f16<N>(...)                          .f32.{bf16,f16}, A and B from descriptors
 //   wgmma_m64nNk16_bf16_rs<N>(d, const uint32_t (&a)[4], desc_b, scale_d), ..._f16_rs: A from
