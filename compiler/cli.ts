@@ -205,10 +205,10 @@ function specFlags(c: Command): Command {
     .option('--draft <artifact>', 'speculative decoding with a draft model (artifact folder or .onnx, same vocabulary)')
     .addOption(new Option('--ngram <n>', 'speculative decoding with n-gram prompt lookup (match the last n..1 tokens)').argParser(positiveInt('--ngram')))
     .addOption(new Option('--spec-k <k>', 'most draft tokens per step (adapted per request from its acceptance rate)').default(4).argParser(positiveInt('--spec-k')))
-    .addOption(new Option('--spec-max-batch-tokens <n>', 'no speculation in steps with more tokens than this').default(64).argParser(positiveInt('--spec-max-batch-tokens')));
+    .addOption(new Option('--spec-max-batch-tokens <n>', "no speculation in steps with more tokens than this (default: the artifact's cost-model threshold on the CUDA backend, else 64)").argParser(positiveInt('--spec-max-batch-tokens')));
 }
 
-async function specFromFlags(opts: { draft?: string; ngram?: number; specK: number; specMaxBatchTokens: number }, progress: (m: string) => void) {
+async function specFromFlags(opts: { draft?: string; ngram?: number; specK: number; specMaxBatchTokens?: number }, progress: (m: string) => void) {
   if (opts.draft === undefined && opts.ngram === undefined) return undefined;
   const { specOptions } = await import('../runtime/spec/index.js');
   return specOptions({ draftDir: opts.draft === undefined ? undefined : await resolveArtifact(opts.draft, progress), ngram: opts.ngram, k: opts.specK, maxBatchTokens: opts.specMaxBatchTokens });
@@ -228,7 +228,7 @@ specFlags(program.command('generate')
   .addOption(new Option('--backend <b>', "execution backend: reference (TypeScript kernels), cuda (libmodel.so), emu (libmodel-emu.so on lfc's CPU emulator)").choices(['reference', 'cuda', 'emu']).default('reference'))
   .option('--json', 'print tokens, timings and usage as JSON'))
   .addHelpText('after', '\nExamples:\n  $ lfc generate "def fibonacci(n):"\n  $ lfc generate generated/coder "import os" --max-tokens 128 --temperature 0.8 --seed 7\n  $ lfc generate "def f(x):" --draft models/coder-draft.onnx --spec-k 4')
-  .action(async (a: string | undefined, b: string | undefined, opts: { maxTokens: number; temperature: number; topP?: number; topK?: number; seed: number; stop?: string[]; stream: boolean; backend: 'reference' | 'cuda' | 'emu'; json?: boolean; draft?: string; ngram?: number; specK: number; specMaxBatchTokens: number }) => {
+  .action(async (a: string | undefined, b: string | undefined, opts: { maxTokens: number; temperature: number; topP?: number; topK?: number; seed: number; stop?: string[]; stream: boolean; backend: 'reference' | 'cuda' | 'emu'; json?: boolean; draft?: string; ngram?: number; specK: number; specMaxBatchTokens?: number }) => {
     const [artifact, prompt] = b === undefined ? [undefined, a] : [a, b];
     if (prompt === undefined) throw new Error('generate: a prompt is required (lfc generate [ARTIFACT] "prompt")');
     const progress = (m: string) => { if (!opts.json) console.error(`[lfc] ${m}`); };
@@ -275,7 +275,7 @@ specFlags(program.command('serve')
   .addOption(new Option('--max-batched-tokens <n>', 'tokens per step').default(256).argParser(positiveInt('--max-batched-tokens')))
   .addOption(new Option('--backend <b>', "execution backend: reference (TypeScript kernels), cuda (libmodel.so), emu (libmodel-emu.so on lfc's CPU emulator)").choices(['reference', 'cuda', 'emu']).default('reference')))
   .addHelpText('after', '\nExamples:\n  $ lfc serve --port 8000\n  $ curl localhost:8000/v1/completions -H "Content-Type: application/json" -d \'{"prompt": "def f(x):", "max_tokens": 32}\'')
-  .action(async (artifact: string | undefined, opts: { port: number; host: string; apiKey?: string; modelName?: string; chatTemplate?: string; scheduler: 'continuous' | 'static'; maxSeqs: number; maxBatchedTokens: number; backend: 'reference' | 'cuda' | 'emu'; draft?: string; ngram?: number; specK: number; specMaxBatchTokens: number }) => {
+  .action(async (artifact: string | undefined, opts: { port: number; host: string; apiKey?: string; modelName?: string; chatTemplate?: string; scheduler: 'continuous' | 'static'; maxSeqs: number; maxBatchedTokens: number; backend: 'reference' | 'cuda' | 'emu'; draft?: string; ngram?: number; specK: number; specMaxBatchTokens?: number }) => {
     const progress = (m: string) => console.error(`[lfc] ${m}`);
     const { Engine } = await import('../runtime/engine.js');
     const { serve, jinjaChatTemplate } = await import('../runtime/server/index.js');

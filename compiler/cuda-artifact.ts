@@ -12,7 +12,8 @@ import { findTool } from './build/cuda-build.js';
 import { kernelFor } from './codegen/families/index.js';
 import type { GpuTarget } from './codegen/kernel.js';
 import { generateCudaSources, type CudaSources } from './codegen/launcher.js';
-import { kernelTable, rooflineTable } from './codegen/report.js';
+import { GPU_PEAKS, kernelTable, rooflineTable } from './codegen/report.js';
+import { stepCost } from './kernels/cost.js';
 
 export type BuildTarget = GpuTarget | 'all' | 'emu';
 
@@ -78,10 +79,40 @@ export async function buildCudaArtifact(plan: Plan, dir: string, opts: CudaArtif
     writeFileSync(moduleFile, mod.generateModule(plan, { libraries: libs, files: companions }));
     files.push(moduleFile);
   }
+  const hintsFile = path.join(dir, 'hints.json');
+  writeFileSync(hintsFile, JSON.stringify(runtimeHints(plan), null, 1) + '\n');
+  files.push(hintsFile);
   const report = path.join(dir, 'report.md');
   writeFileSync(report, reportMarkdown(plan, sources, units, notes, opts.fusionReport));
   files.push(report);
   return { sources, files, library, units, notes };
+}
+
+/**
+ * Run-time hints from the cost model (hints.json, read by runtime/backends/cuda): per GPU, the
+ * step size (tokens) from which the model's GEMMs (linear and logits steps: weights read once,
+ * FLOPs growing with the tokens) are compute-bound by the roofline. Below it a step costs about
+ * the same whatever its token count, so verifying k drafts per sequence is nearly free; above it
+ * every draft token costs compute, and the engine turns speculation off (issue 10's back-off:
+ * vLLM's speculation is 1.4-1.8x slower at high load). Attention is left out: its K/V reads grow
+ * with the sequences, not with the drafts, so it does not decide the threshold.
+ */
+export function runtimeHints(plan: Plan): { specMaxBatchTokens: Record<GpuTarget, number>; source: string } {
+  const gemms = plan.steps.filter((s) => s.kind === 'linear' || s.kind === 'logits');
+  const ridge = (g: GpuTarget): number => {
+    const peak = GPU_PEAKS[g];
+    for (let T = 1; T <= 8192; T++) {
+      let flops = 0, bytes = 0;
+      for (const s of gemms) {
+        const c = stepCost(plan, s, { T, contextTokens: T, attendedKeys: T, L: T }, { weightBytes: 2 });
+        flops += c.flops;
+        bytes += c.bytes;
+      }
+      if (flops / peak.bf16Flops >= bytes / peak.bandwidth) return T;
+    }
+    return 8192;
+  };
+  return { specMaxBatchTokens: { a100: ridge('a100'), h100: ridge('h100') }, source: 'roofline of the linear/logits steps (compiler/kernels/cost.ts, datasheet peaks): first step size that is compute-bound' };
 }
 
 function reportMarkdown(plan: Plan, src: CudaSources, units: UnitReport[] | undefined, notes: string[], fusion?: string): string {

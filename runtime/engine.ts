@@ -101,7 +101,12 @@ export class Engine {
       policy: opts.policy ?? 'continuous',
       prefixCaching: opts.prefixCaching ?? true,
     });
-    if (opts.speculative) this.spec = new SpecDecoder(opts.speculative, plan.model.vocab);
+    // Unless told, speculation backs off at the backend's cost-model threshold (CUDA: hints.json).
+    if (opts.speculative) {
+      const so = opts.speculative.maxBatchTokens === undefined && backend.specMaxBatchTokens !== undefined
+        ? { ...opts.speculative, maxBatchTokens: backend.specMaxBatchTokens } : opts.speculative;
+      this.spec = new SpecDecoder(so, plan.model.vocab);
+    }
   }
 
   /** Load a compiled artifact folder onto a backend. */

@@ -11,6 +11,8 @@ export interface Backend {
   readonly maxTokens: number;
   /** Sequences one forward may carry (unbounded when absent). */
   readonly maxSeqs?: number;
+  /** Above this many tokens in a step, speculation does not pay on this backend (cost-model hint). */
+  readonly specMaxBatchTokens?: number;
   /** Logits [logitIndices.length, vocab] in fp32. */
   forward(batch: RaggedBatch): Float32Array;
   /** Copy KV blocks (copy-on-write of forked sequences): pairs of (src, dst) block ids. */

@@ -55,6 +55,8 @@ export class CudaBackend implements Backend {
   readonly numBlocks: number;
   readonly maxTokens: number;
   readonly maxSeqs: number;
+  /** From the artifact's hints.json for this GPU (SM count: 108 → A100, else H100 figures). */
+  readonly specMaxBatchTokens?: number;
   private handle: unknown;
   private readonly abi: Abi;
 
@@ -69,6 +71,16 @@ export class CudaBackend implements Backend {
     this.maxSeqs = opts.maxSeqs ?? limits[1];
     this.handle = this.abi.create(weightsPath, opts.device ?? 0, this.numBlocks, this.maxTokens, this.maxSeqs, opts.cudaGraphs === false ? 0 : 1);
     if (!this.handle) throw new Error(`lfc_create (${path.basename(library)}): ${this.abi.lastError()}`);
+    const hints = path.join(path.dirname(library), 'hints.json');
+    if (existsSync(hints)) {
+      try {
+        const h = JSON.parse(readFileSync(hints, 'utf8')) as { specMaxBatchTokens?: Record<string, number> };
+        const gpu = this.stats().numSms === 108 ? 'a100' : 'h100';
+        this.specMaxBatchTokens = h.specMaxBatchTokens?.[gpu];
+      } catch (e) {
+        throw new Error(`${hints}: ${(e as Error).message}`);
+      }
+    }
   }
 
   forward(batch: RaggedBatch): Float32Array {
