@@ -155,8 +155,11 @@ benches.serve = async () => {
   const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN; };
   const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const ms = (x) => +x.toFixed(1);
-  const run = async (policy) => {
-    const engine = new Engine(new ReferenceBackend(r.plan, weights, { numBlocks: NUM_BLOCKS, maxTokens: MAX_BATCHED }), { policy, maxSeqs: MAX_SEQS, maxBatchedTokens: MAX_BATCHED });
+  const { NgramProposer } = await import(join(root, 'dist/runtime/spec/index.js'));
+  const run = async (policy, speculative) => {
+    const engine = new Engine(new ReferenceBackend(r.plan, weights, { numBlocks: NUM_BLOCKS, maxTokens: MAX_BATCHED }), {
+      policy, maxSeqs: MAX_SEQS, maxBatchedTokens: MAX_BATCHED, ...(speculative ? { speculative } : {}),
+    });
     await Promise.all([0, 1, 2, 3].map((i) => engine.generate(trace[i].prompt, { max_tokens: 8, temperature: 0 }))); // warm-up
     const kv = engine.scheduler.kv, steps0 = engine.stats.steps, pre0 = engine.scheduler.numPreemptions;
     const usage = [], fill = [];
@@ -195,12 +198,19 @@ benches.serve = async () => {
       kvBlocksUsedMean: +mean(usage).toFixed(3), kvBlocksUsedMax: +Math.max(...usage).toFixed(3), kvSlotFillMean: +mean(fill).toFixed(3),
       steps: engine.stats.steps - steps0, preemptions: engine.scheduler.numPreemptions - pre0,
     };
+    if (engine.spec) {
+      const m = engine.spec.metrics;
+      res.speculation = { numSpecRows: m.numSpecRows, draftTokens: m.numDraftTokens, acceptedTokens: m.numAcceptedTokens, maxBatchTokens: engine.spec.maxBatchTokens };
+    }
     if (kv.numFreeBlocks !== NUM_BLOCKS) throw new Error(`${policy}: ${NUM_BLOCKS - kv.numFreeBlocks} KV blocks leaked`);
-    console.error(`[bench serve] ${policy}: ${res.outputTokPerS} out tok/s, TTFT p50 ${res.ttftMs.p50} ms, TPOT p50 ${res.tpotMs.p50} ms in ${res.wallS} s`);
+    console.error(`[bench serve] ${policy}${speculative ? ' + n-gram speculation' : ''}: ${res.outputTokPerS} out tok/s, TTFT p50 ${res.ttftMs.p50} ms, TPOT p50 ${res.tpotMs.p50} ms in ${res.wallS} s`);
     return res;
   };
   const continuous = await run('continuous');
   const stat = await run('static');
+  // Issue 10's loaded-server check: the same trace with n-gram speculation (k ≤ 4, adaptive, the
+  // engine's back-off above 64 tokens per step): throughput must not fall below plain decoding.
+  const spec = await run('continuous', { proposer: new NgramProposer(3, 4), maxK: 4 });
   return {
     model: 'coder-draft.onnx', backend: 'reference', maxPositions: P, numBlocks: NUM_BLOCKS, blockSize: r.plan.kv.blockSize, maxSeqs: MAX_SEQS, maxBatchedTokens: MAX_BATCHED,
     trace: {
@@ -209,6 +219,8 @@ benches.serve = async () => {
       outputTokens: { dist: 'lognormal mean 40 sigma 0.9, in [2, 256]', mean: +mean(trace.map((t) => t.outputLen)).toFixed(1), p50: pct(trace.map((t) => t.outputLen), 0.5), max: Math.max(...trace.map((t) => t.outputLen)) },
     },
     continuous, static: stat,
+    continuousSpeculative: spec,
+    speculativeOverPlain: { outputThroughput: +(spec.outputTokPerS / continuous.outputTokPerS).toFixed(2), tpotP50: +(spec.tpotMs.p50 / continuous.tpotMs.p50).toFixed(3) },
     continuousOverStatic: { outputThroughput: +(continuous.outputTokPerS / stat.outputTokPerS).toFixed(2), ttftP50: +(continuous.ttftMs.p50 / stat.ttftMs.p50).toFixed(3), ttftP99: +(continuous.ttftMs.p99 / stat.ttftMs.p99).toFixed(3) },
   };
 };
