@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Plan } from '../runtime/plan.js';
 import { buildEmuLibrary, buildGpuLibrary, writeCudaSources, type UnitReport } from './build/artifact-build.js';
 import { findTool } from './build/cuda-build.js';
-import { kernelFor } from './codegen/families/index.js';
+import { kernelFor, sampleKernelFor } from './codegen/families/index.js';
 import type { GpuTarget } from './codegen/kernel.js';
 import { generateCudaSources, type CudaSources } from './codegen/launcher.js';
 import { GPU_PEAKS, kernelTable, rooflineTable } from './codegen/report.js';
@@ -43,7 +43,7 @@ export interface CudaArtifactResult {
 export async function buildCudaArtifact(plan: Plan, dir: string, opts: CudaArtifactOptions): Promise<CudaArtifactResult> {
   const progress = opts.onProgress ?? (() => {});
   const gpuTarget = opts.target === 'emu' ? 'all' : opts.target;
-  const sources = generateCudaSources(plan, { target: gpuTarget, maxTokens: opts.maxTokens, maxSeqs: opts.maxSeqs, kernelFor });
+  const sources = generateCudaSources(plan, { target: gpuTarget, maxTokens: opts.maxTokens, maxSeqs: opts.maxSeqs, kernelFor, sampleKernelFor });
   progress(`rendered ${sources.kernels.length} kernel units for ${plan.steps.length} steps (${[...new Set(sources.kernels.map((k) => k.family))].join(', ')})`);
   const written = writeCudaSources(dir, sources);
   const files = [...written.kernels, written.launcher];

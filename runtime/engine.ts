@@ -8,7 +8,7 @@
  * so its tokens do not depend on what it was batched with. Abort (AbortSignal) and stop strings
  * free everything the request held.
  */
-import type { Backend } from './backends/backend.js';
+import type { Backend, DeviceSampleRows } from './backends/backend.js';
 import { ReferenceBackend } from './backends/reference.js';
 import { loadCudaBackend } from './backends/cuda/index.js';
 import { loadArtifact } from './artifact.js';
@@ -20,6 +20,8 @@ import { SpecDecoder, type SpecOptions } from './spec/spec-decoder.js';
 export interface EngineOptions {
   /** 'reference': the TypeScript kernels; 'cuda': libmodel.so on the GPU; 'emu': libmodel-emu.so (the same CUDA artifact on lfc's CPU emulator). */
   backend?: 'reference' | 'cuda' | 'emu';
+  /** Sample on the device when the backend supports it and the step's requests allow it (default true). */
+  deviceSampling?: boolean;
   maxBatchedTokens?: number;
   maxSeqs?: number;
   numBlocks?: number;
@@ -85,12 +87,15 @@ export class Engine {
   private looping = false;
   /** Set when the loop died; every later request fails with it. */
   dead?: Error;
-  readonly stats = { steps: 0, tokens: 0, preemptions: 0 };
+  readonly stats = { steps: 0, tokens: 0, preemptions: 0, deviceSampledSteps: 0 };
+  /** Sample on the device when the backend can and a step allows it (EngineOptions.deviceSampling). */
+  private readonly deviceSampling: boolean;
   /** Speculative decoding, when the engine was built with `speculative`. */
   readonly spec?: SpecDecoder;
 
   constructor(readonly backend: Backend, opts: EngineOptions = {}) {
     const plan = backend.plan;
+    this.deviceSampling = opts.deviceSampling ?? true;
     this.tokenizer = opts.tokenizer ?? new ByteTokenizer(plan.model.vocab, plan.model.bos ?? 256, plan.model.eos ?? 257);
     this.sampler = new Sampler(plan.model.vocab);
     this.scheduler = new Scheduler({
@@ -189,9 +194,19 @@ export class Engine {
       const step = this.scheduler.schedule();
       if (!step) break;
       if (step.copies.length) this.backend.copyBlocks(step.copies.map((c) => [c.src, c.dst] as const));
+      const L = step.batch.logitIndices.length;
+      const device = this.deviceSampleRows(step);
+      if (device) {
+        // Every row is plain sampling: the backend samples on the device, logits stay there.
+        const r = this.backend.forwardSample!(step.batch, device);
+        this.stats.deviceSampledSteps++;
+        const finished = this.scheduler.postprocess(r.tokens);
+        this.afterStep(step, finished);
+        await new Promise<void>((res) => setImmediate(res));
+        continue;
+      }
       const logits = this.backend.forward(step.batch);
       const V = this.backend.plan.model.vocab;
-      const L = step.batch.logitIndices.length;
       const sampled = new Int32Array(L);
       const lps = new Float64Array(L);
       for (let li = 0; li < L;) {
@@ -214,20 +229,49 @@ export class Engine {
         }
       }
       const finished = this.scheduler.postprocess(sampled);
-      this.stats.steps++;
-      this.stats.tokens += step.batch.tokens.length;
-      for (const seq of new Set(step.seqs)) {
-        const l = this.live.get(seq.id);
-        if (l) this.emit(l);
-      }
-      for (const seq of finished) {
-        const l = this.live.get(seq.id);
-        if (l && !l.done) this.finish(l, seq.finishReason ?? 'stop');
-      }
+      this.afterStep(step, finished);
       await new Promise<void>((r) => setImmediate(r));
     }
     this.looping = false;
     if (this.scheduler.hasWork()) this.kick();
+  }
+
+  private afterStep(step: NonNullable<ReturnType<Scheduler['schedule']>>, finished: Sequence[]): void {
+    this.stats.steps++;
+    this.stats.tokens += step.batch.tokens.length;
+    for (const seq of new Set(step.seqs)) {
+      const l = this.live.get(seq.id);
+      if (l) this.emit(l);
+    }
+    for (const seq of finished) {
+      const l = this.live.get(seq.id);
+      if (l && !l.done) this.finish(l, seq.finishReason ?? 'stop');
+    }
+  }
+
+  /**
+   * The per-row parameters for device sampling when the backend can sample and every logit row of
+   * the step is plain sampling (no penalties, min_p, logprobs, speculative verification); else undefined.
+   */
+  private deviceSampleRows(step: NonNullable<ReturnType<Scheduler['schedule']>>): DeviceSampleRows | undefined {
+    if (!this.deviceSampling || !this.backend.forwardSample) return undefined;
+    const L = step.batch.logitIndices.length;
+    const rows: DeviceSampleRows = {
+      temperature: new Float32Array(L), topK: new Int32Array(L), topP: new Float32Array(L), seed: new BigUint64Array(L), counter: new BigInt64Array(L),
+    };
+    for (let li = 0; li < L; li++) {
+      const row = step.logitRows[li];
+      if ((li > 0 && step.logitRows[li - 1] === row) || (li + 1 < L && step.logitRows[li + 1] === row)) return undefined; // verification rows
+      const seq = step.seqs[row];
+      const p = this.live.get(seq.id)?.params ?? resolveSamplingParams({ temperature: 0 });
+      if (p.repetitionPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0 || p.minP !== 0 || p.logprobs >= 0) return undefined;
+      rows.temperature[li] = p.temperature;
+      rows.topK[li] = p.topK;
+      rows.topP[li] = p.topP;
+      rows.seed[li] = BigInt.asUintN(64, BigInt(p.seed));
+      rows.counter[li] = BigInt(seq.length);
+    }
+    return rows;
   }
 
   /** Drafts for the decoding requests, unless the step is already large (SpecDecoder.prepare). */

@@ -88,7 +88,7 @@ export async function buildGpuLibrary(dir: string, src: CudaSources, opts: { tar
   const tdir = templatesDir();
   const inc = ['-I', path.join(tdir, 'intrinsics'), '-I', path.join(tdir, 'common')];
   const common = ['-c', '-std=c++20', '-O3', '-Xcompiler', '-fPIC', '-Xptxas', '-v', ...inc, ...gencode];
-  const headers = ['intrinsics/lfc_intrinsics.cuh', 'common/lfc_common.cuh', 'common/lfc_abi.h'].map((h) => readText(path.join(tdir, h)));
+  const headers = ['intrinsics/lfc_intrinsics.cuh', 'common/lfc_common.cuh', 'common/lfc_abi.h', 'common/lfc_abi_spec.h'].map((h) => readText(path.join(tdir, h)));
   const objDir = path.join(cacheDir(), 'nvcc');
   mkdirSync(objDir, { recursive: true });
   const units: { name: string; file: string; source: string; kernel?: RenderedKernel }[] = [
@@ -144,7 +144,7 @@ export async function buildEmuLibrary(dir: string, src: CudaSources, opts: { onP
   const tdir = templatesDir();
   const runtime = path.join(tdir, 'emu', 'lfc_emu_runtime.cpp');
   const flags = ['-std=c++20', opts.optimize ?? '-O1', '-fPIC', '-DLFC_EMU', '-I', path.join(tdir, 'intrinsics'), '-I', path.join(tdir, 'emu'), '-I', path.join(tdir, 'common'), '-I', cudaInc];
-  const headers = ['intrinsics/lfc_intrinsics.cuh', 'common/lfc_common.cuh', 'common/lfc_abi.h', 'emu/lfc_emu.h', 'emu/lfc_emu_runtime.cpp'].map((h) => readText(path.join(tdir, h)));
+  const headers = ['intrinsics/lfc_intrinsics.cuh', 'common/lfc_common.cuh', 'common/lfc_abi.h', 'common/lfc_abi_spec.h', 'emu/lfc_emu.h', 'emu/lfc_emu_runtime.cpp'].map((h) => readText(path.join(tdir, h)));
   const objDir = path.join(cacheDir(), 'emu');
   mkdirSync(objDir, { recursive: true });
   const units = [

@@ -24,6 +24,8 @@ export interface CudaSourcesOptions {
   buckets?: number[];
   /** Kernel unit for a step (compiler/codegen/families/index.ts). */
   kernelFor: KernelChooser;
+  /** The device sampling unit run after the logits step (lfc_forward_sample); none: sampling stays on the host. */
+  sampleKernelFor?: (logits: Extract<Step, { kind: 'logits' }>, ctx: CodegenContext) => RenderedKernel;
 }
 
 export interface CudaSources {
@@ -71,6 +73,13 @@ export function generateCudaSources(plan: Plan, opts: CudaSourcesOptions): CudaS
     if (have && have.source !== k.source) throw new Error(`kernel unit name ${k.name} is rendered with two different sources (steps of ${have.family})`);
     units.set(k.name, k);
     stepKernel.push(k.name);
+  }
+  const logitsStep = plan.steps.find((s): s is Extract<Step, { kind: 'logits' }> => s.kind === 'logits');
+  let sampleFn = '';
+  if (opts.sampleKernelFor && logitsStep) {
+    const k = opts.sampleKernelFor(logitsStep, ctx);
+    units.set(k.name, k);
+    sampleFn = k.launches[0].fn;
   }
   const kernels = [...units.values()];
   const workspaceBytes = Math.max(256, ...kernels.map((k) => k.workspaceBytes?.(limits) ?? 0));
@@ -176,7 +185,7 @@ export function generateCudaSources(plan: Plan, opts: CudaSourcesOptions): CudaS
     modelName: plan.model.name, steps: plan.steps.length, numKernels: kernels.length, actName: dtype, actType: CUDA_TYPE[dtype],
     blockSize: plan.kv.blockSize, kvHeads: plan.kv.kvHeads, headDim: plan.kv.headDim, layers: plan.kv.layers, vocab: plan.model.vocab,
     maxPositions: plan.model.maxPositions, arenaFeatures: plan.arenaFeatures, weightsBytes, bucketList: buckets.join(', '),
-    limitTokens: maxTokens, limitSeqs: maxSeqs, workspaceBytes,
+    limitTokens: maxTokens, limitSeqs: maxSeqs, workspaceBytes, sampleFn,
     declarations, calls,
     weights: plan.weights.map((w) => ({ name: w.name.replace(/[\\"]/g, '_'), offset: w.offset, bytes: w.bytes, kind: kinds.get(w.name) ?? 0 })),
     numWeights: plan.weights.length,

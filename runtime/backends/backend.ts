@@ -5,6 +5,15 @@
 import type { RaggedBatch } from '../batch.js';
 import type { Plan } from '../plan.js';
 
+/** Per-logit-row sampling parameters for Backend.forwardSample. */
+export interface DeviceSampleRows {
+  temperature: Float32Array;
+  topK: Int32Array;
+  topP: Float32Array;
+  seed: BigUint64Array;
+  counter: BigInt64Array;
+}
+
 export interface Backend {
   readonly plan: Plan;
   readonly numBlocks: number;
@@ -15,6 +24,13 @@ export interface Backend {
   readonly specMaxBatchTokens?: number;
   /** Logits [logitIndices.length, vocab] in fp32. */
   forward(batch: RaggedBatch): Float32Array;
+  /**
+   * Forward, then sample one token per logit row on the device (backends that can; the engine
+   * falls back to `forward` + the host Sampler otherwise). Rows: runtime/sampling.ts semantics for
+   * temperature / topK (0: off) / topP with the Philox draw at (seed, counter); no penalties,
+   * min_p or top-n logprobs.
+   */
+  forwardSample?(batch: RaggedBatch, rows: DeviceSampleRows): { tokens: Int32Array; logprobs: Float32Array };
   /** Copy KV blocks (copy-on-write of forked sequences): pairs of (src, dst) block ids. */
   copyBlocks(pairs: readonly (readonly [number, number])[]): void;
 }

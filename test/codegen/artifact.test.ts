@@ -102,6 +102,22 @@ describe.skipIf(!hasGxx)('coder on the emulated CUDA artifact', () => {
     }
   }, 300_000);
 
+  // Against the host Sampler on the same (emulated) logits: the reference backend's logits differ by
+  // bf16 accumulation order (~1e-3), enough to move a tail draw across a CDF boundary.
+  it('sampling on the device (temperature, top-k, top-p, seeds) gives the host Sampler\'s tokens', async () => {
+    const params = [
+      { temperature: 0.8, seed: 11 }, { temperature: 1.2, top_k: 20, seed: 12 }, { temperature: 0.7, top_p: 0.9, seed: 13 }, { temperature: 0, seed: 14 },
+    ];
+    const prompts = ['def add(a, b):', 'import os\n', 'class Stack:', 'for i in range('];
+    const host = Engine.load(dir, { backend: 'emu', maxSeqs: 8, maxTokens: 128, numBlocks: 32, deviceSampling: false });
+    const emu = Engine.load(dir, { backend: 'emu', maxSeqs: 8, maxTokens: 128, numBlocks: 32 });
+    const want = await Promise.all(prompts.map((p, i) => host.generate(p, { max_tokens: 8, ignore_eos: true, ...params[i] })));
+    expect(host.stats.deviceSampledSteps).toBe(0);
+    const got = await Promise.all(prompts.map((p, i) => emu.generate(p, { max_tokens: 8, ignore_eos: true, ...params[i] })));
+    expect(emu.stats.deviceSampledSteps).toBeGreaterThan(0);
+    expect(got.map((c) => c.tokens)).toEqual(want.map((c) => c.tokens));
+  }, 300_000);
+
   it('launcher errors come back as messages', () => {
     expect(() => new CudaBackend(compiled.plan!, library, join(dir, 'weights.bin'), { maxTokens: 4096, emulator: true })).toThrow(/exceed the limits this artifact was compiled for/);
     expect(() => new CudaBackend(compiled.plan!, library, join(dir, 'nope.bin'), { maxTokens: 64, maxSeqs: 8, emulator: true })).toThrow(/cannot open weights file/);

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileModel } from '../../compiler/compile.js';
-import { kernelFor } from '../../compiler/codegen/families/index.js';
+import { kernelFor, sampleKernelFor } from '../../compiler/codegen/families/index.js';
 import { generateCudaSources, type CudaSources } from '../../compiler/codegen/launcher.js';
 
 const GOLDEN = join(import.meta.dirname, 'golden');
@@ -17,7 +17,7 @@ let src: CudaSources;
 
 beforeAll(() => {
   const r = compileModel(join(import.meta.dirname, '../../models/coder.onnx'), { dtype: 'bfloat16' });
-  src = generateCudaSources(r.plan!, { target: 'h100', kernelFor, maxTokens: 512, maxSeqs: 64 });
+  src = generateCudaSources(r.plan!, { target: 'h100', kernelFor, sampleKernelFor, maxTokens: 512, maxSeqs: 64 });
 }, 60_000);
 
 describe('generated CUDA matches its golden files', () => {

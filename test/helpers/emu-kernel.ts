@@ -13,7 +13,7 @@
  * Builds are cached by content hash under the OS temp folder (CI compiles each config once).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import koffi from 'koffi';
@@ -26,6 +26,12 @@ if (!hasNvcc) console.warn('!!!!! nvcc NOT FOUND: sm_80/sm_90a compile checks of
 if (!hasGxx) console.warn('!!!!! g++ NOT FOUND: emulator runs of generated kernels are SKIPPED !!!!!');
 
 const CACHE = join(tmpdir(), 'lfc-kernel-cache');
+
+/** The shared headers every unit includes: part of each cache key, so editing them rebuilds. */
+function headers(): string[] {
+  const t = templatesDir();
+  return ['intrinsics', 'emu', 'common'].flatMap((d) => readdirSync(join(t, d)).sort().map((f) => readFileSync(join(t, d, f), 'utf8')));
+}
 
 function hashOf(...parts: string[]): string {
   const h = createHash('sha256');
@@ -45,7 +51,7 @@ function writeSources(dir: string, kernels: RenderedKernel[]): string[] {
 /** g++ -DLFC_EMU build of kernels + wrapper + runtime shims → koffi library (cached). */
 export function buildEmuLib(kernels: RenderedKernel[], wrapper: string): koffi.IKoffiLib {
   const runtime = join(templatesDir(), 'emu', 'lfc_emu_runtime.cpp');
-  const key = hashOf(wrapper, ...kernels.map((k) => k.source), 'emu-v1');
+  const key = hashOf(wrapper, ...kernels.map((k) => k.source), ...headers(), 'emu-v2');
   const dir = join(CACHE, key);
   const so = join(dir, 'lib.so');
   if (!existsSync(so)) {
@@ -63,7 +69,7 @@ export function buildEmuLib(kernels: RenderedKernel[], wrapper: string): koffi.I
 export function compileKernelsNvcc(kernels: RenderedKernel[]): PtxasKernelReport[] {
   const out: PtxasKernelReport[] = [];
   for (const k of kernels) {
-    const dir = join(CACHE, hashOf(k.source, 'nvcc-v1'));
+    const dir = join(CACHE, hashOf(k.source, ...headers(), 'nvcc-v2'));
     const srcs = writeSources(dir, [k]);
     out.push(...compileNvcc(srcs[0], join(dir, `${k.name}.o`)).kernels);
   }

@@ -13,6 +13,7 @@ import * as embedding from './embedding.js';
 import * as linear from './linear.js';
 import * as logits from './logits.js';
 import * as rope from './rope.js';
+import * as sample from './sample.js';
 
 export function kernelFor(step: Step, ctx: CodegenContext): RenderedKernel {
   switch (step.kind) {
@@ -27,4 +28,9 @@ export function kernelFor(step: Step, ctx: CodegenContext): RenderedKernel {
     case 'attention': return attention.render(attention.configForAttention(step, ctx));
     case 'logits': return logits.render(logits.configForLogits(step, ctx));
   }
+}
+
+/** The device sampling unit the launcher runs after the logits step (lfc_forward_sample). */
+export function sampleKernelFor(step: Extract<Step, { kind: 'logits' }>, ctx: CodegenContext): RenderedKernel {
+  return sample.render(sample.configForSample(step, ctx));
 }

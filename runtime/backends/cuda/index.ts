@@ -8,7 +8,7 @@ import path from 'node:path';
 import koffi from 'koffi';
 import { validateBatch, type RaggedBatch } from '../../batch.js';
 import { parsePlan, type Plan } from '../../plan.js';
-import type { Backend } from '../backend.js';
+import type { Backend, DeviceSampleRows } from '../backend.js';
 import { bf16Decode, fp16Decode } from '../../floats.js';
 import type { CudaBackendOptions } from './options.js';
 
@@ -17,6 +17,7 @@ export type { CudaBackendOptions } from './options.js';
 interface Abi {
   create: (weights: string, device: number, numBlocks: number, maxTokens: number, maxSeqs: number, graphs: number) => unknown;
   forward: (...args: unknown[]) => number;
+  forwardSample: (...args: unknown[]) => number;
   copyBlocks: (m: unknown, pairs: Int32Array, n: number) => number;
   stats: (m: unknown, out: BigInt64Array, n: number) => number;
   profile: (m: unknown, T: number, B: number, L: number, maxNew: number, maxCtx: number, iters: number, out: Float32Array) => number;
@@ -36,6 +37,7 @@ function bind(file: string): Abi {
   abi = {
     create: lib.func('void* lfc_create(const char*, int, int, int, int, int)'),
     forward: lib.func('int lfc_forward(void*, int, int, int, int, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, float*)'),
+    forwardSample: lib.func('int lfc_forward_sample(void*, int, int, int, int, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const float*, const int32_t*, const float*, const uint64_t*, const int64_t*, int32_t*, float*)'),
     copyBlocks: lib.func('int lfc_copy_blocks(void*, const int32_t*, int)'),
     stats: lib.func('int lfc_stats(void*, int64_t*, int)'),
     profile: lib.func('int lfc_profile(void*, int, int, int, int, int, int, float*)'),
@@ -83,15 +85,32 @@ export class CudaBackend implements Backend {
     }
   }
 
-  forward(batch: RaggedBatch): Float32Array {
+  forwardSample(batch: RaggedBatch, rows: DeviceSampleRows): { tokens: Int32Array; logprobs: Float32Array } {
+    this.check(batch);
+    const L = batch.logitIndices.length;
+    for (const [k, a] of Object.entries(rows)) if ((a as ArrayLike<unknown>).length !== L) throw new Error(`forwardSample: rows.${k} has ${(a as ArrayLike<unknown>).length} entries, the batch ${L} logit rows`);
+    const tokens = new Int32Array(L), logprobs = new Float32Array(L);
+    const T = batch.tokens.length, B = batch.seqStarts.length - 1;
+    const rc = this.abi.forwardSample(this.handle, T, B, L, batch.maxBlocksPerSeq, batch.tokens, batch.positions, batch.seqStarts, batch.contextLens,
+      batch.blockTables, batch.slotMapping, batch.logitIndices, rows.temperature, rows.topK, rows.topP, rows.seed, rows.counter, tokens, logprobs);
+    if (rc !== 0) throw new Error(`lfc_forward_sample: ${this.abi.lastError()}`);
+    return { tokens, logprobs };
+  }
+
+  private check(batch: RaggedBatch): void {
     if (!this.handle) throw new Error('CUDA backend is closed');
-    const T = batch.tokens.length, B = batch.seqStarts.length - 1, L = batch.logitIndices.length;
+    const T = batch.tokens.length, B = batch.seqStarts.length - 1;
     if (T > this.maxTokens) throw new Error(`batch has ${T} tokens; this backend was sized for ${this.maxTokens}`);
     if (B > this.maxSeqs) throw new Error(`batch has ${B} sequences; this backend was sized for ${this.maxSeqs}`);
     validateBatch(batch, this.plan.kv.blockSize, this.numBlocks, this.plan.model.vocab);
     for (const p of batch.positions) {
       if (p >= this.plan.model.maxPositions) throw new Error(`position ${p} is beyond the model's ${this.plan.model.maxPositions} positions`);
     }
+  }
+
+  forward(batch: RaggedBatch): Float32Array {
+    this.check(batch);
+    const T = batch.tokens.length, B = batch.seqStarts.length - 1, L = batch.logitIndices.length;
     const out = new Float32Array(L * this.plan.model.vocab);
     const rc = this.abi.forward(this.handle, T, B, L, batch.maxBlocksPerSeq, batch.tokens, batch.positions, batch.seqStarts, batch.contextLens,
       batch.blockTables, batch.slotMapping, batch.logitIndices, out);
