@@ -11,6 +11,7 @@ import { Tensor } from '../runtime/tensor.js';
 import type { StorageDType } from '../runtime/kernels/common.js';
 import { planMemory } from './plan/memory.js';
 import { WeightTable } from './plan/weights.js';
+import { mulberry32 as rng } from './util/random.js';
 
 export interface LlamaShape {
   name: string;
@@ -27,16 +28,6 @@ export interface LlamaShape {
 /** Real dimensions (Hugging Face configs), with `layers` and `vocab` overridable by the caller. */
 export const LLAMA2_7B: LlamaShape = { name: 'llama2-7b', hidden: 4096, heads: 32, kvHeads: 32, headDim: 128, intermediate: 11008, vocab: 32000, layers: 32, maxPositions: 4096 };
 export const LLAMA3_8B: LlamaShape = { name: 'llama3-8b', hidden: 4096, heads: 32, kvHeads: 8, headDim: 128, intermediate: 14336, vocab: 128256, layers: 32, maxPositions: 8192 };
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function syntheticLlama(shape: LlamaShape, opts: { dtype?: StorageDType; seed?: number; blockSize?: number } = {}): { plan: Plan; weights: Uint8Array } {
   const { hidden: H, heads, kvHeads, headDim: D, intermediate: I, vocab: V, layers, maxPositions: P } = shape;

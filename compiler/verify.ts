@@ -14,6 +14,7 @@ import type { Plan } from '../runtime/plan.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { Graph } from './ir/graph.js';
 import { run } from './ir/interpret.js';
+import { mulberry32 as rng } from './util/random.js';
 
 export interface VerifyCase {
   name: string;
@@ -34,16 +35,6 @@ export interface VerifyOptions {
   onCase?: (c: VerifyCase) => void;
   /** The backend under test, fresh per case (default: the reference backend; needs ≥ 64 KV blocks, 256 tokens). */
   makeBackend?: () => Backend;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** An oracle running the original graph in lfc's interpreter (inputs in the HF convention). */

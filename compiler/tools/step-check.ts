@@ -13,6 +13,7 @@ import { ReferenceBackend } from '../../runtime/backends/reference.js';
 import type { CudaBackend } from '../../runtime/backends/cuda/index.js';
 import type { Plan } from '../../runtime/plan.js';
 import { bufferFields } from '../plan/memory.js';
+import { mulberry32 } from '../util/random.js';
 
 export interface StepCheck { batch: number; index: number; kind: string; output: string; relErr: number; maxAbs: number }
 /**
@@ -39,8 +40,7 @@ export function relError(a: ArrayLike<number>, ref: ArrayLike<number>): { relErr
  * then a mix of decode tokens and chunk continuations, then a decode step for all.
  */
 export function scenario(plan: Plan, opts: { seqs?: number; prompt?: number; seed?: number; numBlocks: number }): RaggedBatch[] {
-  let a = (opts.seed ?? 7) >>> 0;
-  const rnd = () => { a = (a + 0x6d2b79f5) >>> 0; let t = Math.imul(a ^ (a >>> 15), a | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+  const rnd = mulberry32(opts.seed ?? 7);
   const bs = plan.kv.blockSize, V = plan.model.vocab, S = opts.seqs ?? 3, P = opts.prompt ?? 24;
   const free = Array.from({ length: opts.numBlocks }, (_, i) => i).sort(() => rnd() - 0.5);
   const seqs = Array.from({ length: S }, (_, i) => ({ done: 0, len: Math.max(2, P - 5 * i), blocks: [] as number[] }));
