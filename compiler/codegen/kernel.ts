@@ -38,6 +38,11 @@ export interface RenderedKernel {
   allowSpills?: boolean;
   /** Bytes of scratch the launch functions need in their Args.workspace (default none). */
   workspaceBytes?: (limits: WorkspaceLimits) => number;
+  /**
+   * Set when the config came from the tuning database (compiler/tune/db.ts) rather than the
+   * family's chooser: 'measured' on the GPU by lfc tune, or 'model' (the analytic model's pick).
+   */
+  tuning?: { source: 'measured' | 'model'; gpu: string; entries: string[] };
 }
 
 /** A C++ identifier from arbitrary text (plan buffer names, config keys). */

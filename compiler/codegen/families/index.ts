@@ -13,9 +13,13 @@ import * as embedding from './embedding.js';
 import * as linear from './linear.js';
 import * as logits from './logits.js';
 import * as rope from './rope.js';
+import { tunedKernel } from '../../tune/db.js';
 import * as sample from './sample.js';
 
 export function kernelFor(step: Step, ctx: CodegenContext): RenderedKernel {
+  // The tuning database of ctx.target (a100/h100) first, when it has the step's problem.
+  const tuned = tunedKernel(step, ctx);
+  if (tuned) return tuned;
   switch (step.kind) {
     case 'embedding': return embedding.render(embedding.configForEmbedding(step, ctx));
     case 'add': return add.render(add.configForAdd(ctx.dtype));
