@@ -173,6 +173,34 @@ program.command('verify')
     if (cases.some((c) => !c.ok)) process.exitCode = EXIT_MISMATCH;
   });
 
+program.command('tune')
+  .description('autotune the linear and attention kernels of an artifact on this GPU (or the emulator: a dry run) into the tuning database')
+  .argument('<artifact>', 'artifact folder (plan.json + weights.bin; bf16 or fp16)')
+  .addOption(new Option('--target <gpu>', 'h100, a100, or emu (lfc\'s CPU emulator: exercises the whole path, timings meaningless)').choices(['a100', 'h100', 'emu']).makeOptionMandatory())
+  .option('--out <file>', 'database file (default compiler/tune/db/<gpu>.json; emu: ARTIFACT/tune-emu.json)')
+  .addOption(new Option('--top-k <k>', 'candidates timed per problem and shape besides the chooser\'s').default(3).argParser(positiveInt('--top-k')))
+  .option('--decode <list>', 'decode shapes B:context, comma-separated (e.g. 1:1024,32:4096)')
+  .option('--prefill <list>', 'prefill prompt lengths, comma-separated (e.g. 128,2048)')
+  .addOption(new Option('--iters <n>', 'profile iterations per repetition').argParser(positiveInt('--iters')))
+  .addOption(new Option('--reps <n>', 'repetitions (the median is kept)').argParser(positiveInt('--reps')))
+  .action(async (artifact: string, opts: { target: 'a100' | 'h100' | 'emu'; out?: string; topK: number; decode?: string; prefill?: string; iters?: number; reps?: number }) => {
+    const { tune, formatTune } = await import('./tune/tune.js');
+    const shapes = opts.decode === undefined && opts.prefill === undefined ? undefined : [
+      ...(opts.decode ?? '').split(',').filter(Boolean).map((x) => {
+        const [B, context] = x.split(':').map(Number);
+        if (!(Number.isInteger(B) && B > 0 && Number.isInteger(context) && context >= 0)) throw new Error(`--decode: '${x}' is not B:context`);
+        return { kind: 'decode' as const, B, context };
+      }),
+      ...(opts.prefill ?? '').split(',').filter(Boolean).map((x) => {
+        const T = Number(x);
+        if (!(Number.isInteger(T) && T > 0)) throw new Error(`--prefill: '${x}' is not a positive integer`);
+        return { kind: 'prefill' as const, T };
+      }),
+    ];
+    const r = await tune({ artifact, target: opts.target, out: opts.out, topK: opts.topK, shapes, iters: opts.iters, reps: opts.reps, onProgress: (m) => console.error(`[lfc tune] ${m}`) });
+    console.log(formatTune(r));
+  });
+
 /**
  * An artifact folder for ARTIFACT: a compiled folder, or an .onnx compiled once and cached by content
  * hash (fp32 plan for the reference backend; bf16 with libmodel.so / libmodel-emu.so for cuda / emu).
