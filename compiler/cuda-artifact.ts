@@ -12,6 +12,7 @@ import { findTool } from './build/cuda-build.js';
 import { kernelFor, sampleKernelFor } from './codegen/families/index.js';
 import type { GpuTarget } from './codegen/kernel.js';
 import { generateCudaSources, type CudaSources } from './codegen/launcher.js';
+import { tuningReportLine } from './tune/db.js';
 import { GPU_PEAKS, kernelTable, rooflineTable } from './codegen/report.js';
 import { stepCost } from './kernels/cost.js';
 
@@ -128,6 +129,7 @@ function reportMarkdown(plan: Plan, src: CudaSources, units: UnitReport[] | unde
     const steps = src.stepKernel.map((n, i) => (n === k.name ? i : -1)).filter((i) => i >= 0);
     L.push(`| ${k.name} | ${k.family} | ${steps.length} | \`${JSON.stringify(k.config)}\` |`);
   }
+  L.push('', tuningReportLine(src.kernels));
   if (units) {
     L.push('', '## ptxas resources', '');
     L.push(kernelTable(units.map((u) => ({ name: u.unit, family: u.family, config: u.config, ptxas: u.ptxas }))));

@@ -259,3 +259,13 @@ export function makeEntry(problem: TuneProblem, choice: Choice, fields: Omit<Tun
   return { key: problemKey(problem), problem, choice, choiceKey: choiceKey(choice), ...fields };
 }
 
+
+/** report.md's line on where the configs came from (RenderedKernel.tuning). */
+export function tuningReportLine(kernels: RenderedKernel[]): string {
+  const measured = kernels.filter((k) => k.tuning?.source === 'measured'), model = kernels.filter((k) => k.tuning?.source === 'model');
+  const gpu = [...new Set([...measured, ...model].map((k) => k.tuning!.gpu))].join(', ');
+  if (!measured.length && !model.length) return `Configs: all ${kernels.length} units from the families' choosers (no tuning database entry for this plan and target).`;
+  const names = (ks: RenderedKernel[]) => ks.map((k) => k.name).join(', ');
+  return `Configs: ${measured.length} unit(s) from measurement (compiler/tune/db/${gpu}.json)${measured.length ? `: ${names(measured)}` : ''}; ` +
+    `${model.length} from the analytic model${model.length ? `: ${names(model)}` : ''}; ${kernels.length - measured.length - model.length} from the families' choosers.`;
+}
