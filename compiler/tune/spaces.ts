@@ -196,7 +196,8 @@ export function checkLinearChoice(p: LinearProblem, c: LinearChoice, target: Gpu
     const smem = linear.tileSmemBytes({ ...t, maxT: null });
     const lim = smemLimit(target);
     const famLimit = TARGET_ARCH.a100.smemPerBlockOptin; // validateLinearConfig's bound, whatever the target
-    if (smem > Math.min(lim.bytes, famLimit)) return `tile ${t.bm}x${t.bn}x${t.bk} with ${t.stages} stages needs ${smem} bytes of shared memory; ${lim.what} ${Math.min(lim.bytes, famLimit)}`;
+    if (smem > lim.bytes) return `tile ${t.bm}x${t.bn}x${t.bk} with ${t.stages} stages needs ${smem} bytes of shared memory; ${lim.what} ${lim.bytes}`;
+    if (smem > famLimit) return `tile ${t.bm}x${t.bn}x${t.bk} with ${t.stages} stages needs ${smem} bytes of shared memory; linear.ts caps GEMM tiles at ${famLimit} (the sm_80 opt-in limit) on every target`;
     const wm = t.bm / t.warpsM, wn = t.bn / t.warpsN;
     if (wm * wn > 64 * 64) return `warp tile ${wm}x${wn} holds ${(wm * wn) / 32} fp32 accumulators per thread (at most 128)`;
     if (c.splitK) {
