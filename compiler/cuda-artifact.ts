@@ -10,6 +10,7 @@ import type { Plan } from '../runtime/plan.js';
 import { buildEmuLibrary, buildGpuLibrary, writeCudaSources, type UnitReport } from './build/artifact-build.js';
 import { findTool } from './build/cuda-build.js';
 import { kernelFor, sampleKernelFor } from './codegen/families/index.js';
+import { verifyKernelFor } from './codegen/families/spec-verify.js';
 import type { GpuTarget } from './codegen/kernel.js';
 import { generateCudaSources, type CudaSources } from './codegen/launcher.js';
 import { tuningReportLine } from './tune/db.js';
@@ -44,7 +45,7 @@ export interface CudaArtifactResult {
 export async function buildCudaArtifact(plan: Plan, dir: string, opts: CudaArtifactOptions): Promise<CudaArtifactResult> {
   const progress = opts.onProgress ?? (() => {});
   const gpuTarget = opts.target === 'emu' ? 'all' : opts.target;
-  const sources = generateCudaSources(plan, { target: gpuTarget, maxTokens: opts.maxTokens, maxSeqs: opts.maxSeqs, kernelFor, sampleKernelFor });
+  const sources = generateCudaSources(plan, { target: gpuTarget, maxTokens: opts.maxTokens, maxSeqs: opts.maxSeqs, kernelFor, sampleKernelFor, verifyKernelFor });
   progress(`rendered ${sources.kernels.length} kernel units for ${plan.steps.length} steps (${[...new Set(sources.kernels.map((k) => k.family))].join(', ')})`);
   const written = writeCudaSources(dir, sources);
   const files = [...written.kernels, written.launcher];

@@ -8,7 +8,7 @@
  * so its tokens do not depend on what it was batched with. Abort (AbortSignal) and stop strings
  * free everything the request held.
  */
-import type { Backend, DeviceSampleRows } from './backends/backend.js';
+import type { Backend, DeviceSampleRows, DeviceVerifyRequest } from './backends/backend.js';
 import { ReferenceBackend } from './backends/reference.js';
 import { loadCudaBackend } from './backends/cuda/index.js';
 import { loadArtifact } from './artifact.js';
@@ -205,6 +205,15 @@ export class Engine {
         await new Promise<void>((res) => setImmediate(res));
         continue;
       }
+      const verified = this.spec ? this.deviceVerify(step, this.spec) : undefined;
+      if (verified) {
+        // Speculative verification (and the plain rows' sampling) on the device.
+        this.stats.deviceSampledSteps++;
+        const finished = this.scheduler.postprocess(verified);
+        this.afterStep(step, finished);
+        await new Promise<void>((res) => setImmediate(res));
+        continue;
+      }
       const logits = this.backend.forward(step.batch);
       const V = this.backend.plan.model.vocab;
       const sampled = new Int32Array(L);
@@ -247,6 +256,54 @@ export class Engine {
       const l = this.live.get(seq.id);
       if (l && !l.done) this.finish(l, seq.finishReason ?? 'stop');
     }
+  }
+
+  /**
+   * Forward + verification on the device when the backend can and every request of the step is
+   * plain sampling (no penalties, min_p, logprobs): each sequence's k + 1 rows (k = 0 for rows
+   * without drafts) go to lfc_forward_verify; the bookkeeping SpecDecoder.verify does on the host
+   * (metrics, acceptance EMA, proposer feedback) is done here from the accepted counts.
+   */
+  private deviceVerify(step: NonNullable<ReturnType<Scheduler['schedule']>>, spec: SpecDecoder): Int32Array | undefined {
+    if (!this.deviceSampling || !this.backend.forwardVerify) return undefined;
+    const L = step.batch.logitIndices.length, V = this.backend.plan.model.vocab;
+    const groups: { li: number; k: number; seq: Sequence; params: ResolvedSampling }[] = [];
+    for (let li = 0; li < L;) {
+      const row = step.logitRows[li];
+      let n = 1;
+      while (li + n < L && step.logitRows[li + n] === row) n++;
+      const seq = step.seqs[row];
+      const params = this.live.get(seq.id)?.params ?? resolveSamplingParams({ temperature: 0 });
+      if (params.repetitionPenalty !== 1 || params.presencePenalty !== 0 || params.frequencyPenalty !== 0 || params.minP !== 0 || params.logprobs >= 0) return undefined;
+      groups.push({ li, k: n - 1, seq, params });
+      li += n;
+    }
+    if (!groups.some((g) => g.k > 0)) return undefined; // plain steps take forwardSample
+    const S = groups.length, D = groups.reduce((a, g) => a + g.k, 0);
+    const req: DeviceVerifyRequest = {
+      logitRows: Int32Array.from(groups, (g) => g.li), draftStarts: new Int32Array(S + 1), draftTokens: new Int32Array(D),
+      temperature: Float32Array.from(groups, (g) => g.params.temperature), topK: Int32Array.from(groups, (g) => g.params.topK),
+      topP: Float32Array.from(groups, (g) => g.params.topP), seed: BigUint64Array.from(groups, (g) => BigInt.asUintN(64, BigInt(g.params.seed))),
+      position: BigInt64Array.from(groups, (g) => BigInt(g.seq.length)),
+    };
+    const q = groups.map((g) => (g.k > 0 ? spec.proposer.draftProbs?.(g.seq.id) : undefined));
+    if (q.some((x) => x)) { req.draftProbs = new Float32Array(D * V); req.hasDraftProbs = new Int32Array(S); }
+    let d = 0;
+    groups.forEach((g, i) => {
+      req.draftStarts[i] = d;
+      req.draftTokens.set(g.seq.draft.subarray(0, g.k), d);
+      if (q[i] && req.draftProbs) { req.hasDraftProbs![i] = 1; for (let j = 0; j < g.k; j++) req.draftProbs.set(q[i]![j], (d + j) * V); }
+      d += g.k;
+    });
+    req.draftStarts[S] = d;
+    const out = this.backend.forwardVerify(step.batch, req);
+    for (const g of groups) {
+      if (g.k === 0) continue;
+      let a = 0;
+      while (a < g.k && out[g.li + a] === g.seq.draft[a]) a++;
+      spec.record(g.seq.id, g.k, a);
+    }
+    return out;
   }
 
   /**

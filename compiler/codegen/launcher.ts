@@ -26,6 +26,8 @@ export interface CudaSourcesOptions {
   kernelFor: KernelChooser;
   /** The device sampling unit run after the logits step (lfc_forward_sample); none: sampling stays on the host. */
   sampleKernelFor?: (logits: Extract<Step, { kind: 'logits' }>, ctx: CodegenContext) => RenderedKernel;
+  /** The speculative verification unit (lfc_forward_verify); none: verification stays on the host. */
+  verifyKernelFor?: (logits: Extract<Step, { kind: 'logits' }>, ctx: CodegenContext) => RenderedKernel;
 }
 
 export interface CudaSources {
@@ -80,6 +82,12 @@ export function generateCudaSources(plan: Plan, opts: CudaSourcesOptions): CudaS
     const k = opts.sampleKernelFor(logitsStep, ctx);
     units.set(k.name, k);
     sampleFn = k.launches[0].fn;
+  }
+  let verifyFn = '';
+  if (opts.verifyKernelFor && logitsStep) {
+    const k = opts.verifyKernelFor(logitsStep, ctx);
+    units.set(k.name, k);
+    verifyFn = k.launches[0].fn;
   }
   const kernels = [...units.values()];
   const workspaceBytes = Math.max(256, ...kernels.map((k) => k.workspaceBytes?.(limits) ?? 0));
@@ -185,7 +193,7 @@ export function generateCudaSources(plan: Plan, opts: CudaSourcesOptions): CudaS
     modelName: plan.model.name, steps: plan.steps.length, numKernels: kernels.length, actName: dtype, actType: CUDA_TYPE[dtype],
     blockSize: plan.kv.blockSize, kvHeads: plan.kv.kvHeads, headDim: plan.kv.headDim, layers: plan.kv.layers, vocab: plan.model.vocab,
     maxPositions: plan.model.maxPositions, arenaFeatures: plan.arenaFeatures, weightsBytes, bucketList: buckets.join(', '),
-    limitTokens: maxTokens, limitSeqs: maxSeqs, workspaceBytes, sampleFn,
+    limitTokens: maxTokens, limitSeqs: maxSeqs, workspaceBytes, sampleFn, verifyFn,
     declarations, calls,
     weights: plan.weights.map((w) => ({ name: w.name.replace(/[\\"]/g, '_'), offset: w.offset, bytes: w.bytes, kind: kinds.get(w.name) ?? 0 })),
     numWeights: plan.weights.length,

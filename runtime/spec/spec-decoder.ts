@@ -152,14 +152,28 @@ export class SpecDecoder {
       out[a] = this.sampler.sample(logits.subarray(a * V, (a + 1) * V), params, { tokens: h, promptLen: seq.promptLen, length: pos }, pos).token;
     }
     for (let j = a + 1; j < n; j++) out[j] = -1;
-    m.numSpecRows++;
-    m.numDraftTokens += draft.length;
-    m.numAcceptedTokens += a;
-    m.numEmittedTokens += a + 1;
-    const e = this.ema.get(seq.id);
-    this.ema.set(seq.id, e === undefined ? a : 0.7 * e + 0.3 * a);
-    this.proposer.onAccepted?.(seq.id, a, draft.length);
+    this.record(seq.id, draft.length, a, false);
     return out;
+  }
+
+  /**
+   * The bookkeeping of one verified sequence (metrics, acceptance EMA, proposer feedback): done by
+   * `verify`, and by the engine when the backend verified on the device (perPosition: also count
+   * the per-position metrics, which `verify` counts as it goes).
+   */
+  record(id: number | string, proposed: number, accepted: number, perPosition = true): void {
+    const m = this.metrics;
+    if (perPosition) {
+      for (let j = 0; j < Math.min(proposed, accepted + 1); j++) m.proposedPerPos[j]++;
+      for (let j = 0; j < accepted; j++) m.acceptedPerPos[j]++;
+    }
+    m.numSpecRows++;
+    m.numDraftTokens += proposed;
+    m.numAcceptedTokens += accepted;
+    m.numEmittedTokens += accepted + 1;
+    const e = this.ema.get(id);
+    this.ema.set(id, e === undefined ? accepted : 0.7 * e + 0.3 * accepted);
+    this.proposer.onAccepted?.(id, accepted, proposed);
   }
 
   /** A draw from normalise(max(0, p − q)) (q one-hot at d when undefined); never returns d. */

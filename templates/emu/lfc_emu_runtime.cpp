@@ -57,6 +57,15 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
       _exit(3);
     }
   }
+  // A fault inside an emulated kernel that is not at a guard page (a null or wild pointer): say
+  // where, then stop, as compute-sanitizer would.
+  if (const lfc_emu::Block* b = lfc_emu::block()) {
+    char msg[512];
+    int n = std::snprintf(msg, sizeof msg, "lfc_emu: invalid memory access at %p in kernel %s, block %u,%u,%u, thread %u\n", info->si_addr, b->kernel,
+                          b->bid.x, b->bid.y, b->bid.z, b->fibers[b->cur].linear);
+    if (write(2, msg, size_t(n)) < 0) {}
+    _exit(3);
+  }
   // Not ours: hand the fault to the previous handler (re-raised on return with it installed).
   sigaction(SIGSEGV, &g_prev_segv, nullptr);
   g_handler = false;
@@ -93,8 +102,12 @@ bool record(cudaStream_t s, std::function<void()>&& op) {
   return true;
 }
 
+void install_segv();
 struct InstallHook {
-  InstallHook() { lfc_emu::launch_hook() = &record; }
+  InstallHook() {
+    lfc_emu::launch_hook() = &record;
+    install_segv();
+  }
 } install_hook;
 
 double now_ms() {

@@ -22,6 +22,8 @@ import { kernelFor } from '../../compiler/codegen/families/index.js';
 import { compareSteps, scenario } from '../../compiler/tools/step-check.js';
 import { CudaBackend } from '../../runtime/backends/cuda/index.js';
 import { Engine } from '../../runtime/engine.js';
+import { ReferenceBackend } from '../../runtime/backends/reference.js';
+import { DraftModelProposer, NgramProposer } from '../../runtime/spec/proposer.js';
 import { hasGxx, hasNvcc } from '../helpers/emu-kernel.js';
 
 const MODEL = join(import.meta.dirname, '../../models/coder.onnx');
@@ -116,6 +118,28 @@ describe.skipIf(!hasGxx)('coder on the emulated CUDA artifact', () => {
     const got = await Promise.all(prompts.map((p, i) => emu.generate(p, { max_tokens: 8, ignore_eos: true, ...params[i] })));
     expect(emu.stats.deviceSampledSteps).toBeGreaterThan(0);
     expect(got.map((c) => c.tokens)).toEqual(want.map((c) => c.tokens));
+  }, 300_000);
+
+  it('speculative verification on the device (n-gram and draft-model drafts, sampled) gives the host verify\'s tokens and metrics', async () => {
+    const draft = compileModel(join(import.meta.dirname, '../../models/coder-draft.onnx'), { maxPositions: 512 });
+    const proposers = {
+      ngram: () => new NgramProposer(2, 4),
+      draft: () => new DraftModelProposer(new ReferenceBackend(draft.plan!, draft.weights!.pack(), { numBlocks: 64, maxTokens: 256 })),
+    };
+    for (const [kind, make] of Object.entries(proposers)) {
+      const run = async (deviceSampling: boolean) => {
+        const e = Engine.load(dir, { backend: 'emu', maxSeqs: 8, maxTokens: 128, numBlocks: 32, deviceSampling, speculative: { proposer: make(), maxK: 3 } });
+        const prompts = ['def add(a, b):\n    return a + b\n\ndef add(', 'import os\nimport '];
+        const out = await Promise.all(prompts.map((p, i) => e.generate(p, { max_tokens: 10, ignore_eos: true, temperature: 0.7, seed: 40 + i })));
+        return { tokens: out.map((c) => c.tokens), metrics: e.spec!.metrics, device: e.stats.deviceSampledSteps };
+      };
+      const host = await run(false), dev = await run(true);
+      expect(host.device).toBe(0);
+      expect(dev.device, kind).toBeGreaterThan(0);
+      expect(dev.metrics.numDraftTokens, kind).toBeGreaterThan(0);
+      expect(dev.tokens, kind).toEqual(host.tokens);
+      expect(dev.metrics, kind).toEqual(host.metrics);
+    }
   }, 300_000);
 
   it('launcher errors come back as messages', () => {

@@ -52,6 +52,12 @@ describe.skipIf(!hasGxx)('emulator checkers catch planted bugs', () => {
     expect(r.out).toMatch(/out-of-bounds global memory access .* 0 bytes past the end of a 256-byte cudaMalloc allocation .* kernel shifted_store, block 0,0,0, thread 63/);
   });
 
+  it('a wild pointer store inside a kernel is reported with the kernel, block and thread', () => {
+    const r = run('wild');
+    expect(r.status).toBe(3);
+    expect(r.out).toMatch(/invalid memory access at .* in kernel wild_store, block 0,0,0, thread 5/);
+  });
+
   it('a missing barrier before a read changes the result under another fiber order; with the barrier it does not', () => {
     const ok = ['forward', 'reverse', 'shuffle'].map((s) => run('neighbour-sync', { LFC_EMU_SCHEDULE: s }).out);
     expect(new Set(ok).size).toBe(1);

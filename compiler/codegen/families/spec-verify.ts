@@ -39,3 +39,8 @@ export function render(c: SpecVerifyConfig): RenderedKernel {
   });
   return { family: 'spec-verify', name, launches: [{ fn: name, args: 'LfcSpecVerifyArgs' }], source, config: c };
 }
+
+/** The verification unit the launcher runs after the logits step (lfc_forward_verify). */
+export function verifyKernelFor(step: { vocab: number }, ctx: CodegenContext): RenderedKernel {
+  return render(configForSpecVerify(step.vocab, ctx));
+}

@@ -8,7 +8,7 @@ import path from 'node:path';
 import koffi from 'koffi';
 import { validateBatch, type RaggedBatch } from '../../batch.js';
 import { parsePlan, type Plan } from '../../plan.js';
-import type { Backend, DeviceSampleRows } from '../backend.js';
+import type { Backend, DeviceSampleRows, DeviceVerifyRequest } from '../backend.js';
 import { bf16Decode, fp16Decode } from '../../floats.js';
 import type { CudaBackendOptions } from './options.js';
 
@@ -18,6 +18,7 @@ interface Abi {
   create: (weights: string, device: number, numBlocks: number, maxTokens: number, maxSeqs: number, graphs: number) => unknown;
   forward: (...args: unknown[]) => number;
   forwardSample: (...args: unknown[]) => number;
+  forwardVerify: (...args: unknown[]) => number;
   copyBlocks: (m: unknown, pairs: Int32Array, n: number) => number;
   stats: (m: unknown, out: BigInt64Array, n: number) => number;
   profile: (m: unknown, T: number, B: number, L: number, maxNew: number, maxCtx: number, iters: number, out: Float32Array) => number;
@@ -38,6 +39,7 @@ function bind(file: string): Abi {
     create: lib.func('void* lfc_create(const char*, int, int, int, int, int)'),
     forward: lib.func('int lfc_forward(void*, int, int, int, int, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, float*)'),
     forwardSample: lib.func('int lfc_forward_sample(void*, int, int, int, int, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const float*, const int32_t*, const float*, const uint64_t*, const int64_t*, int32_t*, float*)'),
+    forwardVerify: lib.func('int lfc_forward_verify(void*, int, int, int, int, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, const int32_t*, int, const int32_t*, const int32_t*, const int32_t*, const float*, const int32_t*, const float*, const int32_t*, const float*, const uint64_t*, const int64_t*, int32_t*)'),
     copyBlocks: lib.func('int lfc_copy_blocks(void*, const int32_t*, int)'),
     stats: lib.func('int lfc_stats(void*, int64_t*, int)'),
     profile: lib.func('int lfc_profile(void*, int, int, int, int, int, int, float*)'),
@@ -95,6 +97,20 @@ export class CudaBackend implements Backend {
       batch.blockTables, batch.slotMapping, batch.logitIndices, rows.temperature, rows.topK, rows.topP, rows.seed, rows.counter, tokens, logprobs);
     if (rc !== 0) throw new Error(`lfc_forward_sample: ${this.abi.lastError()}`);
     return { tokens, logprobs };
+  }
+
+  forwardVerify(batch: RaggedBatch, r: DeviceVerifyRequest): Int32Array {
+    this.check(batch);
+    const L = batch.logitIndices.length, S = r.logitRows.length;
+    if (r.draftStarts.length !== S + 1) throw new Error(`forwardVerify: draftStarts has ${r.draftStarts.length} entries, expected ${S + 1}`);
+    if (r.draftProbs && r.draftProbs.length !== r.draftTokens.length * this.plan.model.vocab) throw new Error('forwardVerify: draftProbs must hold one vocabulary row per draft');
+    const out = new Int32Array(L);
+    const T = batch.tokens.length, B = batch.seqStarts.length - 1;
+    const rc = this.abi.forwardVerify(this.handle, T, B, L, batch.maxBlocksPerSeq, batch.tokens, batch.positions, batch.seqStarts, batch.contextLens,
+      batch.blockTables, batch.slotMapping, batch.logitIndices, S, r.logitRows, r.draftStarts, r.draftTokens, r.draftProbs ?? null, r.hasDraftProbs ?? null,
+      r.temperature, r.topK, r.topP, r.seed, r.position, out);
+    if (rc !== 0) throw new Error(`lfc_forward_verify: ${this.abi.lastError()}`);
+    return out;
   }
 
   private check(batch: RaggedBatch): void {

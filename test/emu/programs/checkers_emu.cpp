@@ -33,6 +33,9 @@ __global__ void two_warps_write(int* out) {
   if (threadIdx.x == 0) *out = s[0];
 }
 
+// A wild store (a null pointer plus an offset), not next to any allocation.
+__global__ void wild_store(float* out) { if (threadIdx.x == 5) out[threadIdx.x + 1000] = 1.f; }
+
 // Thread t writes out[t + shift]: shift 1 overruns the allocation by one element.
 __global__ void shifted_store(float* out, int shift) { out[threadIdx.x + shift] = 1.f; }
 
@@ -66,6 +69,9 @@ int main(int argc, char** argv) {
     float* out;
     cudaMalloc(reinterpret_cast<void**>(&out), 64 * sizeof(float));
     LFC_LAUNCH(shifted_store, dim3(1), dim3(64), 0, out, c == "oob-1" ? 1 : 0);
+    std::printf("OK %s\n", c.c_str());
+  } else if (c == "wild") {
+    LFC_LAUNCH(wild_store, dim3(1), dim3(32), 0, static_cast<float*>(nullptr));
     std::printf("OK %s\n", c.c_str());
   } else if (c == "neighbour-sync" || c == "neighbour-nosync") {
     int *in, *out;
