@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Engine } from '../../runtime/engine.js';
+import { NgramProposer } from '../../runtime/spec/proposer.js';
 import { CudaBackend } from '../../runtime/backends/cuda/index.js';
 import type { RaggedBatch } from '../../runtime/batch.js';
 import type { Plan } from '../../runtime/plan.js';
@@ -113,10 +114,18 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     const a = await ref.generate(prompt, { max_tokens: steps, temperature: 0 });
     const g = await gpu.generate(prompt, { max_tokens: steps, temperature: 0 });
     const same = a.tokens.filter((t, i) => g.tokens[i] === t).length;
-    const ok = worst.relErr < tol.stepRel && logitsRel < tol.logitsRel && same === a.tokens.length;
+    // Device sampling and speculative verification (n-gram drafts) against the host paths on the same GPU logits.
+    const sampled = async (deviceSampling: boolean, spec: boolean) => {
+      const e = Engine.load(dir, { backend: emu ? 'emu' : 'cuda', maxSeqs: 16, maxTokens: 256, numBlocks: 128, deviceSampling, ...(spec ? { speculative: { proposer: new NgramProposer(2, 4), maxK: 3 } } : {}) });
+      const c = await e.generate('def add(a, b):\n    return a + b\n\ndef add(', { max_tokens: emu ? 6 : 32, temperature: 0.7, seed: 5, ignore_eos: true });
+      return { tokens: c.tokens, device: e.stats.deviceSampledSteps, spec: e.spec?.metrics };
+    };
+    const dev = await sampled(true, false), host = await sampled(false, false), sdev = await sampled(true, true), shost = await sampled(false, true);
+    const devOk = dev.device > 0 && JSON.stringify(dev.tokens) === JSON.stringify(host.tokens) && sdev.device > 0 && JSON.stringify(sdev.tokens) === JSON.stringify(shost.tokens) && JSON.stringify(sdev.spec) === JSON.stringify(shost.spec);
+    const ok = worst.relErr < tol.stepRel && logitsRel < tol.logitsRel && same === a.tokens.length && devOk;
     if (!ok) failures++;
-    models.push({ name: 'coder', build: b, worstStep: worst, logits: cmp.logits, greedy: { reference: a.tokens, cuda: g.tokens, agree: same }, ok });
-    table.push(`coder        steps worst rel ${worst.relErr.toExponential(2)} (step ${worst.index} ${worst.kind})  logits rel ${logitsRel.toExponential(2)}  greedy ${same}/${a.tokens.length}  ${ok ? 'OK' : 'FAIL'}`);
+    models.push({ name: 'coder', build: b, worstStep: worst, logits: cmp.logits, greedy: { reference: a.tokens, cuda: g.tokens, agree: same }, deviceSampling: { dev, host, specDevice: sdev, specHost: shost, ok: devOk }, ok });
+    table.push(`coder        steps worst rel ${worst.relErr.toExponential(2)} (step ${worst.index} ${worst.kind})  logits rel ${logitsRel.toExponential(2)}  greedy ${same}/${a.tokens.length}  device sampling/verify ${devOk ? 'same' : 'DIFFERENT'}  ${ok ? 'OK' : 'FAIL'}`);
   } catch (e) {
     failures++;
     models.push({ name: 'coder', error: String((e as Error).stack ?? e) });
