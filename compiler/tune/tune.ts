@@ -155,6 +155,7 @@ async function tuneRun(opts: TuneOptions): Promise<TuneResult> {
   const ctx: CodegenContext = { dtype, target: emu ? 'all' : opts.target as GpuTarget, kv: { blockSize: bs, kvHeads: plan.kv.kvHeads, headDim: plan.kv.headDim }, limits: { maxTokens, maxSeqs, maxContext: plan.model.maxPositions, numSms: 132 } };
   const result: TuneResult = { db: dbFile, shapes: [], builds: 0 };
   const rankCache = new Map<string, Ranked[]>();
+  const runId = `${Date.now().toString(36)}${process.pid.toString(36)}`;
 
   for (const [si, shape] of shapes.entries()) {
     const name = shapeName(shape);
@@ -204,11 +205,13 @@ async function tuneRun(opts: TuneOptions): Promise<TuneResult> {
           const k = cand.problem.family === 'linear' ? linear.render(cfg as linear.LinearConfig) : attention.render(cfg as attention.AttentionConfig);
           return opts.mutateKernel ? opts.mutateKernel(k, cand.problem, cand.choice) : k;
         };
-        const dir = path.join(work, `s${si}-r${r}`);
+        // A fresh folder per build: a loaded library stays loaded (koffi and dlopen key on the path).
+        const dir = path.join(work, `${runId}-s${si}-r${r}-b${result.builds}`);
         mkdirSync(dir, { recursive: true });
         const sources = generateCudaSources(plan, { target: ctx.target, maxTokens, maxSeqs, kernelFor: chooser });
         log(`  round ${r}${r ? ` (${[...active.values()].map((c) => c.key).join(' | ')})` : ' (family choosers)'}: building`);
         let library: string;
+        result.builds++;
         try {
           library = emu ? (await buildEmuLibrary(dir, sources)).library : (await buildGpuLibrary(dir, sources, { target: opts.target as GpuTarget })).library;
         } catch (e) {
@@ -220,7 +223,6 @@ async function tuneRun(opts: TuneOptions): Promise<TuneResult> {
           if (!active.size) break;
           continue;
         }
-        result.builds++;
         const cuda = new CudaBackend(plan, library, weightsFile, { numBlocks, maxTokens, maxSeqs, emulator: emu });
         try {
           const check = compareSteps(plan, weights, cuda, scenario(plan, { numBlocks, seqs: 3, prompt: checkPrompt }));

@@ -1,0 +1,78 @@
+/**
+ * The tuning path end to end on lfc's CPU emulator (timings meaningless, every stage exercised):
+ * a one-layer LLaMA-shaped synthetic artifact, one decode shape with the top-1 candidate per
+ * problem: rank, round builds (baseline + candidates), reference check, profile, DB write; a
+ * second run resumes past the shape without building; a new shape runs alone; a candidate made
+ * wrong on purpose is rejected by the check and never wins.
+ */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { findTool } from '../../compiler/build/cuda-build.js';
+import { LLAMA3_8B, syntheticLlama } from '../../compiler/synthetic.js';
+import { loadDb } from '../../compiler/tune/db.js';
+import { formatTune, tune } from '../../compiler/tune/tune.js';
+
+const hasEmu = findTool('g++') !== null;
+const dir = mkdtempSync(join(tmpdir(), 'lfc-tune-'));
+
+beforeAll(() => {
+  const { plan, weights } = syntheticLlama({ ...LLAMA3_8B, name: 'tune-mini', hidden: 64, heads: 4, kvHeads: 1, headDim: 32, intermediate: 96, vocab: 61, layers: 1, maxPositions: 128 }, { dtype: 'bfloat16', seed: 3 });
+  writeFileSync(join(dir, 'plan.json'), JSON.stringify(plan));
+  writeFileSync(join(dir, 'weights.bin'), weights);
+});
+
+describe.skipIf(!hasEmu)('lfc tune on the emulator', () => {
+  const out = join(dir, 'db-emu.json');
+  const logs: string[] = [];
+  const base = { artifact: dir, target: 'emu' as const, out, topK: 1, checkPrompt: 8, onProgress: (m: string) => logs.push(m) };
+
+  it('tunes every linear and attention problem at a decode shape and writes measured entries', async () => {
+    const r = await tune({ ...base, shapes: [{ kind: 'decode', B: 2, context: 12 }] });
+    console.log(formatTune(r));
+    expect(r.builds).toBe(2); // baseline + one round with every problem's top candidate
+    const db = loadDb(out);
+    expect(db.gpu).toBe('emu');
+    const keys = Object.keys(db.entries);
+    // qkv and gate_up (both N 192, K 64), o (N 64, K 128), down (N 64, K 96), attention: 4 problems.
+    expect(keys.sort()).toEqual(['attention|bf16|D32|H4|KV1|decode|T2|C16', 'linear|bf16|N192|K64|dense|T2', 'linear|bf16|N64|K128|dense|T2', 'linear|bf16|N64|K96|dense|T2']);
+    for (const e of Object.values(db.entries)) {
+      expect(e.source).toBe('measured');
+      expect(e.ms).toBeGreaterThan(0);
+      expect(e.baseline!.ms).toBeGreaterThan(0);
+      expect(e.timed).toBe(2);
+      expect(e.ratioToFloor).toBeCloseTo(e.ms! / e.floorMs);
+    }
+  }, 150_000);
+
+  it('resumes: a second run skips the shape without building; a new shape runs alone', async () => {
+    const before = readFileSync(out, 'utf8');
+    const again = await tune({ ...base, shapes: [{ kind: 'decode', B: 2, context: 12 }] });
+    expect(again.builds).toBe(0);
+    expect(again.shapes[0].skipped).toBe(true);
+    expect(readFileSync(out, 'utf8')).toBe(before);
+    const more = await tune({ ...base, shapes: [{ kind: 'decode', B: 2, context: 12 }, { kind: 'prefill', T: 16 }] });
+    expect(more.shapes.map((s) => s.skipped)).toEqual([true, false]);
+    expect(Object.keys(loadDb(out).entries)).toHaveLength(8);
+  }, 150_000);
+
+  it('rejects a candidate whose outputs are wrong', async () => {
+    const bad = join(dir, 'db-bad.json');
+    const r = await tune({
+      ...base, out: bad, shapes: [{ kind: 'prefill', T: 8 }],
+      // The o projection's candidate returns without computing anything.
+      mutateKernel: (k, p) => (p.family === 'linear' && p.N === 64 && p.K === 128
+        ? { ...k, name: `${k.name}_bad`, launches: [{ fn: `${k.name}_bad`, args: 'LfcLinearArgs' }],
+          source: k.source.replaceAll(k.name, `${k.name}_bad`).replace(/(cudaError_t \w+\(const LfcLinearArgs& a, cudaStream_t stream\) \{)/, '$1\n  if (a.T > 0) return cudaSuccess;') }
+        : k),
+    });
+    const o = loadDb(bad).entries['linear|bf16|N64|K128|dense|T8'];
+    expect(o.rejected?.[0].reason).toMatch(/outputs differ from the reference: step \d+ \(linear\)/);
+    expect(o.baseline!.choiceKey).toBe(o.choiceKey); // only the chooser was left to win
+    expect(r.builds).toBe(3); // baseline, the round with the wrong candidate, the round rebuilt without it
+    // The other problems' candidates in that round were still timed.
+    expect(Object.values(loadDb(bad).entries).filter((e) => e.timed === 2).length).toBe(3);
+    expect(existsSync(join(dir, '.tune'))).toBe(true);
+  }, 150_000);
+});
