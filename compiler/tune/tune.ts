@@ -23,7 +23,9 @@
  *
  * Limitations: profile times eager launches back to back with the same inputs (no rotation of
  * buffers larger than L2: weights of a 7B layer already exceed it); the check scenario is small
- * (decode split-KV paths run only with contexts above 2 × minKeysPerSplit).
+ * (decode split-KV paths run only with contexts above 2 × minKeysPerSplit); the check runs the CPU
+ * reference backend on the whole plan, so tune a one-layer artifact of a big model's shapes
+ * (compiler/synthetic.ts, as the GPU check does): the DB keys depend on shapes only.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -78,11 +80,14 @@ export interface TuneShapeResult {
 
 export interface TuneResult { db: string; shapes: TuneShapeResult[]; builds: number }
 
-/** Decode B ∈ {1, 8, 32} at 1024 and 4096 context, prefill T ∈ {128, 512, 2048}; emu: decode B=1 ctx 16, prefill T=32. */
+/**
+ * Decode B=1 and 8 at 1024 and 4096 context, B=32 at 1024 (a 7B KV cache for B·context = 32K
+ * tokens is ~17 GB), prefill T ∈ {128, 512, 2048}; emu: decode B=1 ctx 16, prefill T=32.
+ */
 export function defaultShapes(target: TuneTarget): TuneShape[] {
   if (target === 'emu') return [{ kind: 'decode', B: 1, context: 16 }, { kind: 'prefill', T: 32 }];
   return [
-    ...[1, 8, 32].flatMap((B) => [1024, 4096].map((context): TuneShape => ({ kind: 'decode', B, context }))),
+    ...[[1, 1024], [1, 4096], [8, 1024], [8, 4096], [32, 1024]].map(([B, context]): TuneShape => ({ kind: 'decode', B, context })),
     ...[128, 512, 2048].map((T): TuneShape => ({ kind: 'prefill', T })),
   ];
 }
@@ -197,13 +202,16 @@ async function tuneRun(opts: TuneOptions): Promise<TuneResult> {
       if (r > 0) for (const [key, cs] of cands) if (cs[r - 1]) active.set(key, cs[r - 1]);
       if (r > 0 && !active.size) continue;
       for (;;) {
+        const unitsOf = new Map<string, Set<string>>();
         const chooser = (s: Step, c: CodegenContext): RenderedKernel => {
           const key = stepProblem.get(s);
           const cand = key ? active.get(key) : undefined;
           if (!cand) return kernelFor(s, c);
           const cfg = configFor(cand.problem, cand.choice, rankTarget, { step: s, ctx: c });
-          const k = cand.problem.family === 'linear' ? linear.render(cfg as linear.LinearConfig) : attention.render(cfg as attention.AttentionConfig);
-          return opts.mutateKernel ? opts.mutateKernel(k, cand.problem, cand.choice) : k;
+          let k = cand.problem.family === 'linear' ? linear.render(cfg as linear.LinearConfig) : attention.render(cfg as attention.AttentionConfig);
+          if (opts.mutateKernel) k = opts.mutateKernel(k, cand.problem, cand.choice);
+          (unitsOf.get(key!) ?? unitsOf.set(key!, new Set()).get(key!)!).add(k.name);
+          return k;
         };
         // A fresh folder per build: a loaded library stays loaded (koffi and dlopen key on the path).
         const dir = path.join(work, `${runId}-s${si}-r${r}-b${result.builds}`);
@@ -216,8 +224,11 @@ async function tuneRun(opts: TuneOptions): Promise<TuneResult> {
           library = emu ? (await buildEmuLibrary(dir, sources)).library : (await buildGpuLibrary(dir, sources, { target: opts.target as GpuTarget })).library;
         } catch (e) {
           if (r === 0) throw e;
-          // A build failure (e.g. spills in an activation's epilogue) rejects the round's candidates one by one.
-          const [key, cand] = [...active.entries()][0];
+          // A build failure (e.g. spills with an activation's epilogue) rejects the candidate whose
+          // unit the message names, else the round's candidates one by one.
+          const msg = (e as Error).message;
+          const [key, cand] = [...active.entries()].find(([k]) => [...(unitsOf.get(k) ?? [])].some((n) => msg.includes(n))) ?? [...active.entries()][0];
+          log(`  rejected ${key}: ${cand.key} (build failed)`);
           (rejected.get(key) ?? rejected.set(key, []).get(key)!).push({ choiceKey: cand.key, reason: `build: ${(e as Error).message.split('\n').slice(0, 3).join(' ')}` });
           active.delete(key);
           if (!active.size) break;
