@@ -3,7 +3,8 @@
  * a one-layer LLaMA-shaped synthetic artifact, one decode shape with the top-1 candidate per
  * problem: rank, round builds (baseline + candidates), reference check, profile, DB write; a
  * second run resumes past the shape without building; a new shape runs alone; a candidate made
- * wrong on purpose is rejected by the check and never wins.
+ * wrong on purpose is rejected by the check and never wins; the entries, read as an h100
+ * database, compose through kernelFor into kernels that still match the reference.
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,14 +12,21 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { findTool } from '../../compiler/build/cuda-build.js';
 import { LLAMA3_8B, syntheticLlama } from '../../compiler/synthetic.js';
-import { loadDb } from '../../compiler/tune/db.js';
+import { loadDb, setTuningDb } from '../../compiler/tune/db.js';
+import { buildEmuLibrary } from '../../compiler/build/artifact-build.js';
+import { kernelFor } from '../../compiler/codegen/families/index.js';
+import { generateCudaSources } from '../../compiler/codegen/launcher.js';
+import { compareSteps, scenario } from '../../compiler/tools/step-check.js';
+import { CudaBackend } from '../../runtime/backends/cuda/index.js';
+import type { Plan } from '../../runtime/plan.js';
 import { formatTune, tune } from '../../compiler/tune/tune.js';
 
 const hasEmu = findTool('g++') !== null;
 const dir = mkdtempSync(join(tmpdir(), 'lfc-tune-'));
+let plan: Plan, weights: Uint8Array;
 
 beforeAll(() => {
-  const { plan, weights } = syntheticLlama({ ...LLAMA3_8B, name: 'tune-mini', hidden: 64, heads: 4, kvHeads: 1, headDim: 32, intermediate: 96, vocab: 61, layers: 1, maxPositions: 128 }, { dtype: 'bfloat16', seed: 3 });
+  ({ plan, weights } = syntheticLlama({ ...LLAMA3_8B, name: 'tune-mini', hidden: 64, heads: 4, kvHeads: 1, headDim: 32, intermediate: 96, vocab: 61, layers: 1, maxPositions: 128 }, { dtype: 'bfloat16', seed: 3 }));
   writeFileSync(join(dir, 'plan.json'), JSON.stringify(plan));
   writeFileSync(join(dir, 'weights.bin'), weights);
 });
@@ -74,5 +82,29 @@ describe.skipIf(!hasEmu)('lfc tune on the emulator', () => {
     // The other problems' candidates in that round were still timed.
     expect(Object.values(loadDb(bad).entries).filter((e) => e.timed === 2).length).toBe(3);
     expect(existsSync(join(dir, '.tune'))).toBe(true);
+  }, 150_000);
+
+  it('the entries it wrote, read as an h100 database, compose into kernels that match the reference', async () => {
+    const db = loadDb(join(dir, 'db-emu.json'));
+    setTuningDb('h100', { ...db, gpu: 'h100' });
+    try {
+      const src = generateCudaSources(plan, { target: 'h100', maxTokens: 64, maxSeqs: 4, kernelFor });
+      const byName = new Map(src.kernels.map((k) => [k.name, k]));
+      plan.steps.forEach((s, i) => {
+        const k = byName.get(src.stepKernel[i])!;
+        if (s.kind === 'linear' || s.kind === 'attention') expect(k.tuning, `step ${i} ${s.kind}`).toMatchObject({ source: 'measured', gpu: 'h100' });
+        else expect(k.tuning).toBeUndefined();
+      });
+      // Every step's problem had the decode and the prefill bucket.
+      for (const k of src.kernels) if (k.tuning) expect(k.tuning.entries.length).toBe(2);
+      const out = join(dir, 'composed');
+      const { library } = await buildEmuLibrary(out, src);
+      const cuda = new CudaBackend(plan, library, join(dir, 'weights.bin'), { numBlocks: 16, maxTokens: 64, maxSeqs: 4, emulator: true });
+      const r = compareSteps(plan, weights, cuda, scenario(plan, { numBlocks: 16, seqs: 3, prompt: 12 }));
+      cuda.close();
+      expect(Math.max(...r.steps.map((s) => s.relErr))).toBeLessThan(0.05);
+    } finally {
+      setTuningDb('h100', undefined);
+    }
   }, 150_000);
 });
