@@ -53,6 +53,15 @@ export function renderCandidate(c: Candidate): RenderedKernel {
   return c.problem.family === 'linear' ? linear.render(c.config as linear.LinearConfig) : attention.render(c.config as attention.AttentionConfig);
 }
 
+/** The candidate whose compile stands for `c` (attention: split-KV settings reset to the chooser's). */
+function compileRepresentative(c: Candidate): Candidate {
+  if (c.problem.family !== 'attention') return c;
+  const cfg = c.config as attention.AttentionConfig;
+  const base = attention.configForAttention({ kind: 'attention', layer: 0, q: 'q', out: 'o', heads: cfg.heads, kvHeads: cfg.kvHeads, headDim: cfg.headDim, scale: 1 }, { dtype: cfg.dtype, target: cfg.target, kv: { blockSize: cfg.blockSize, kvHeads: cfg.kvHeads, headDim: cfg.headDim }, limits: { maxTokens: 512, maxSeqs: 64, maxContext: 8192, numSms: 132 } });
+  const { maxSplits, minKeysPerSplit, ctasPerSm } = base.decode;
+  return { ...c, config: { ...cfg, decode: { ...cfg.decode, maxSplits, minKeysPerSplit, ctasPerSm } } };
+}
+
 function hash(...parts: string[]): string {
   const h = createHash('sha256');
   for (const p of parts) h.update(p).update('\0');
@@ -126,9 +135,13 @@ export async function rankWithDrops(problem: TuneProblem, target: GpuTarget, opt
   const dropped: RankResult['dropped'] = [];
   let reports: (PtxasKernelReport[] | null)[] = cands.map(() => null);
   if (compile) {
-    const units = cands.map(renderCandidate);
-    // One compile per distinct unit (attention split settings share a tile's code but not its name).
-    reports = await compileUnits(units, target, opts);
+    // Attention candidates differing only in split-KV settings (host-side constants) share one
+    // compile: their kernels are the same code, so ptxas reports the same resources.
+    const units = cands.map((c) => renderCandidate(compileRepresentative(c)));
+    const unique = [...new Map(units.map((u) => [u.name, u])).values()];
+    const byName = new Map<string, PtxasKernelReport[]>();
+    (await compileUnits(unique, target, opts)).forEach((r, i) => byName.set(unique[i].name, r));
+    reports = units.map((u) => byName.get(u.name)!);
   }
   const arch = archsOf(target)[0];
   const ranked: Ranked[] = [];

@@ -146,4 +146,19 @@ describe.skipIf(!hasNvcc)('ranking with nvcc (sm_90a, cached objects)', () => {
       expect(ms).toEqual([...ms].sort((a, b) => a - b));
     }
   }, 120_000);
+
+  it('decode attention candidates that differ only in split-KV settings share one compile', async () => {
+    const p: AttentionProblem = { family: 'attention', dtype: 'bfloat16', headDim: 64, heads: 8, kvHeads: 2, mode: 'decode', T: 8, B: 8, context: 2048 };
+    const msgs: string[] = [];
+    const r = await rankWithDrops(p, 'h100', { onProgress: (m) => msgs.push(m) });
+    const all = [...r.ranked.map((x) => x.candidate), ...r.dropped.map((x) => x.candidate)];
+    const tiles = new Set(all.map((c) => c.key.replace(/ split.*$/, '')));
+    expect(all.length).toBe(space(p, 'h100').candidates.length);
+    for (const d of r.dropped) console.log(`dropped ${d.candidate.key}: ${d.reason}`);
+    expect(tiles.size).toBeLessThan(all.length / 2);
+    expect(Number(/nvcc \d+\/(\d+)/.exec(msgs[0])![1])).toBe(tiles.size);
+    for (const x of r.ranked) for (const y of r.ranked) {
+      if (x.candidate.key.replace(/ split.*$/, '') === y.candidate.key.replace(/ split.*$/, '')) expect(x.prediction.registers).toBe(y.prediction.registers);
+    }
+  }, 120_000);
 });
