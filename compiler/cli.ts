@@ -183,7 +183,8 @@ program.command('tune')
   .option('--prefill <list>', 'prefill prompt lengths, comma-separated (e.g. 128,2048)')
   .addOption(new Option('--iters <n>', 'profile iterations per repetition').argParser(positiveInt('--iters')))
   .addOption(new Option('--reps <n>', 'repetitions (the median is kept)').argParser(positiveInt('--reps')))
-  .action(async (artifact: string, opts: { target: 'a100' | 'h100' | 'emu'; out?: string; topK: number; decode?: string; prefill?: string; iters?: number; reps?: number }) => {
+  .option('--model-only', 'no GPU: write the analytic model\'s best candidate per problem as source "model" entries (a measured run replaces them)')
+  .action(async (artifact: string, opts: { target: 'a100' | 'h100' | 'emu'; out?: string; topK: number; decode?: string; prefill?: string; iters?: number; reps?: number; modelOnly?: boolean }) => {
     const { tune, formatTune } = await import('./tune/tune.js');
     const shapes = opts.decode === undefined && opts.prefill === undefined ? undefined : [
       ...(opts.decode ?? '').split(',').filter(Boolean).map((x) => {
@@ -197,7 +198,7 @@ program.command('tune')
         return { kind: 'prefill' as const, T };
       }),
     ];
-    const r = await tune({ artifact, target: opts.target, out: opts.out, topK: opts.topK, shapes, iters: opts.iters, reps: opts.reps, onProgress: (m) => console.error(`[lfc tune] ${m}`) });
+    const r = await tune({ artifact, target: opts.target, out: opts.out, topK: opts.topK, shapes, iters: opts.iters, reps: opts.reps, modelOnly: opts.modelOnly, onProgress: (m) => console.error(`[lfc tune] ${m}`) });
     console.log(formatTune(r));
   });
 

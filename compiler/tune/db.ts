@@ -70,7 +70,8 @@ export function emptyDb(gpu: string): TuneDb {
 /** compiler/tune/db of this package ($LFC_TUNE_DB overrides; null when not found, e.g. in a bundle). */
 export function dbDir(): string | null {
   if (process.env.LFC_TUNE_DB) return process.env.LFC_TUNE_DB;
-  let dir = path.dirname(fileURLToPath(import.meta.url));
+  let dir: string;
+  try { dir = path.dirname(fileURLToPath(import.meta.url)); } catch { return null; }
   for (;;) {
     const here = path.join(dir, 'db');
     if (path.basename(dir) === 'tune' && existsSync(here)) return here;

@@ -63,6 +63,11 @@ export interface TuneOptions {
   tol?: number;
   /** Rank with nvcc's ptxas report (default: yes on a GPU target, no for emu). */
   ptxas?: boolean;
+  /**
+   * No builds, no timing: write each pending problem's best-ranked candidate as a `source: 'model'`
+   * entry (nvcc's ptxas when installed). Measured runs later replace model entries.
+   */
+  modelOnly?: boolean;
   /** Prompt length of the check scenario (default 24; emu 10). */
   checkPrompt?: number;
   /** Where round libraries are built (default ARTIFACT/.tune). */
@@ -171,7 +176,8 @@ async function tuneRun(opts: TuneOptions): Promise<TuneResult> {
       const p = problemFor(s, dtype, shape);
       if (!p) return;
       const key = problemKey(p);
-      if (db.entries[key]) return;
+      const have = db.entries[key];
+      if (have && (have.source === 'measured' || opts.modelOnly)) return;
       stepProblem.set(s, key);
       const e = problems.get(key) ?? { problem: p, steps: [] };
       e.steps.push(i);
@@ -181,16 +187,36 @@ async function tuneRun(opts: TuneOptions): Promise<TuneResult> {
     log(`${name}: ${problems.size} problem(s) to tune: ${[...problems.keys()].join(', ')}`);
     // 2. Candidates.
     const cands = new Map<string, Candidate[]>();
-    for (const [key, { problem }] of problems) {
+    const modelOut: TuneShapeResult = { shape: name, skipped: false, problems: [] };
+    for (const [key, { problem, steps }] of problems) {
       let ranked = rankCache.get(key);
       if (!ranked) {
         ranked = await rankCandidates(problem, rankTarget, { compile: opts.ptxas ?? !emu, onProgress: (m) => log(`  ${m}`) });
         rankCache.set(key, ranked);
       }
+      if (opts.modelOnly) {
+        const best = ranked[0];
+        if (!best) continue;
+        const base = ranked.find((x) => x.candidate.key === choiceKey(chooserChoice(problem, rankTarget)));
+        db.entries[key] = makeEntry(problem, best.candidate.choice, {
+          source: 'model', floorMs: best.floorMs, predictedMs: best.predictedMs,
+          ...(base ? { baseline: { choiceKey: base.candidate.key, ms: base.predictedMs } } : {}),
+          ...(ranked[1] ? { runnerUp: { choiceKey: ranked[1].candidate.key, ms: ranked[1].predictedMs } } : {}),
+          shape: name, at: new Date().toISOString(),
+        });
+        modelOut.problems.push({ key, steps: steps.length, winner: best.candidate.key, ms: best.predictedMs, baselineMs: base?.predictedMs ?? NaN, floorMs: best.floorMs, rejected: [], timed: 0 });
+        continue;
+      }
       const base = choiceKey(chooserChoice(problem, rankTarget));
       const pick = pickDiverse(ranked.filter((r) => r.candidate.key !== base).map((r) => r.candidate), topK);
       cands.set(key, pick);
       log(`  ${key}: ${ranked.length} ranked; timing ${pick.map((c) => c.key).join(' | ') || '(chooser only)'}`);
+    }
+    if (opts.modelOnly) {
+      saveDb(dbFile, db);
+      log(`${name}: ${modelOut.problems.length} model entries written to ${dbFile}`);
+      result.shapes.push(modelOut);
+      continue;
     }
     // 3-5. Rounds.
     const rounds = Math.max(0, ...[...cands.values()].map((c) => c.length));
@@ -303,6 +329,7 @@ export function formatTune(r: TuneResult): string {
     if (s.skipped) { L.push(`${s.shape}: already tuned (resumed past it)`); continue; }
     L.push(`${s.shape}:`);
     for (const p of s.problems) {
+      if (!p.timed) { L.push(`  ${p.key.padEnd(48)} ${p.winner.padEnd(40)} predicted ${p.ms.toFixed(4)} ms (chooser ${p.baselineMs.toFixed(4)} ms, floor ${p.floorMs.toFixed(4)} ms; model only)`); continue; }
       L.push(`  ${p.key.padEnd(48)} ${p.winner.padEnd(40)} ${p.ms.toFixed(4)} ms (chooser ${p.baselineMs.toFixed(4)} ms, floor ${p.floorMs.toFixed(4)} ms; ${p.timed} timed${p.rejected.length ? `, rejected ${p.rejected.join(' | ')}` : ''})`);
     }
   }

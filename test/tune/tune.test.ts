@@ -84,6 +84,27 @@ describe.skipIf(!hasEmu)('lfc tune on the emulator', () => {
     expect(existsSync(join(dir, '.tune'))).toBe(true);
   }, 150_000);
 
+  it('--model-only writes the model\'s picks as source "model" entries without building; kernelFor marks them', async () => {
+    const out = join(dir, 'h100-model.json');
+    const r = await tune({ ...base, target: 'h100', out, ptxas: false, modelOnly: true, shapes: [{ kind: 'decode', B: 1, context: 100 }, { kind: 'prefill', T: 64 }] });
+    expect(r.builds).toBe(0);
+    const db = loadDb(out);
+    expect(Object.keys(db.entries)).toHaveLength(8);
+    for (const e of Object.values(db.entries)) {
+      expect(e.source).toBe('model');
+      expect(e.ms).toBeUndefined();
+      expect(e.predictedMs).toBeGreaterThanOrEqual(e.floorMs);
+    }
+    setTuningDb('h100', db);
+    try {
+      const src = generateCudaSources(plan, { target: 'h100', maxTokens: 64, maxSeqs: 4, kernelFor });
+      expect(src.kernels.filter((k) => k.tuning).every((k) => k.tuning!.source === 'model')).toBe(true);
+      expect(src.kernels.some((k) => k.tuning)).toBe(true);
+    } finally {
+      setTuningDb('h100', undefined);
+    }
+  });
+
   it('the entries it wrote, read as an h100 database, compose into kernels that match the reference', async () => {
     const db = loadDb(join(dir, 'db-emu.json'));
     setTuningDb('h100', { ...db, gpu: 'h100' });
