@@ -63,6 +63,8 @@ export interface TuneOptions {
   tol?: number;
   /** Rank with nvcc's ptxas report (default: yes on a GPU target, no for emu). */
   ptxas?: boolean;
+  /** Candidates per problem compiled and ranked with ptxas: the best this many by the model with estimated registers (default 16). */
+  rankLimit?: number;
   /**
    * No builds, no timing: write each pending problem's best-ranked candidate as a `source: 'model'`
    * entry (nvcc's ptxas when installed). Measured runs later replace model entries.
@@ -191,7 +193,7 @@ async function tuneRun(opts: TuneOptions): Promise<TuneResult> {
     for (const [key, { problem, steps }] of problems) {
       let ranked = rankCache.get(key);
       if (!ranked) {
-        ranked = await rankCandidates(problem, rankTarget, { compile: opts.ptxas ?? !emu, onProgress: (m) => log(`  ${m}`) });
+        ranked = await rankCandidates(problem, rankTarget, { compile: opts.ptxas ?? !emu, limit: opts.rankLimit ?? 16, onProgress: (m) => log(`  ${m}`) });
         rankCache.set(key, ranked);
       }
       if (opts.modelOnly) {
@@ -329,7 +331,7 @@ export function formatTune(r: TuneResult): string {
     if (s.skipped) { L.push(`${s.shape}: already tuned (resumed past it)`); continue; }
     L.push(`${s.shape}:`);
     for (const p of s.problems) {
-      if (!p.timed) { L.push(`  ${p.key.padEnd(48)} ${p.winner.padEnd(40)} predicted ${p.ms.toFixed(4)} ms (chooser ${p.baselineMs.toFixed(4)} ms, floor ${p.floorMs.toFixed(4)} ms; model only)`); continue; }
+      if (!p.timed) { L.push(`  ${p.key.padEnd(48)} ${p.winner.padEnd(40)} predicted ${p.ms.toFixed(4)} ms (chooser ${Number.isFinite(p.baselineMs) ? `${p.baselineMs.toFixed(4)} ms` : 'not ranked'}, floor ${p.floorMs.toFixed(4)} ms; model only)`); continue; }
       L.push(`  ${p.key.padEnd(48)} ${p.winner.padEnd(40)} ${p.ms.toFixed(4)} ms (chooser ${p.baselineMs.toFixed(4)} ms, floor ${p.floorMs.toFixed(4)} ms; ${p.timed} timed${p.rejected.length ? `, rejected ${p.rejected.join(' | ')}` : ''})`);
     }
   }
