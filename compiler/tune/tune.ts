@@ -119,13 +119,21 @@ function shapeBatch(plan: Plan, s: TuneShape): RaggedBatch {
   return s.kind === 'decode' ? uniformBatch(plan, s.B, 1, s.context) : uniformBatch(plan, 1, s.T, 0);
 }
 
-/** Kernel-shaping part of a choice key (the tile; not split settings). */
+/** Kernel-shaping part of a choice key (the tile with its stages; not split settings). */
 const shapeKey = (c: Candidate) => c.key.replace(/ (split|sk)\S* ?\S*$/, '');
+/** The tile alone (no stages, no split settings). */
+const tileKey = (c: Candidate) => shapeKey(c).replace(/ s\d+$/, '');
 
-/** The first k in rank order, taking one per kernel shape (tile) before a second of any. */
+/**
+ * The first k in rank order, taking one per tile before a second stage count of any, and one per
+ * tile and stage count before split-setting variants (the model often ties on those).
+ */
 export function pickDiverse(ranked: Candidate[], k: number): Candidate[] {
-  const out: Candidate[] = [], seen = new Set<string>();
-  for (const c of ranked) if (out.length < k && !seen.has(shapeKey(c))) { out.push(c); seen.add(shapeKey(c)); }
+  const out: Candidate[] = [];
+  for (const key of [tileKey, shapeKey]) {
+    const seen = new Set(out.map(key));
+    for (const c of ranked) if (out.length < k && !out.includes(c) && !seen.has(key(c))) { out.push(c); seen.add(key(c)); }
+  }
   for (const c of ranked) if (out.length < k && !out.includes(c)) out.push(c);
   return out;
 }

@@ -19,7 +19,8 @@ import { generateCudaSources } from '../../compiler/codegen/launcher.js';
 import { compareSteps, scenario } from '../../compiler/tools/step-check.js';
 import { CudaBackend } from '../../runtime/backends/cuda/index.js';
 import type { Plan } from '../../runtime/plan.js';
-import { formatTune, tune } from '../../compiler/tune/tune.js';
+import { formatTune, pickDiverse, tune } from '../../compiler/tune/tune.js';
+import type { Candidate } from '../../compiler/tune/spaces.js';
 
 const hasEmu = findTool('g++') !== null;
 const dir = mkdtempSync(join(tmpdir(), 'lfc-tune-'));
@@ -29,6 +30,15 @@ beforeAll(() => {
   ({ plan, weights } = syntheticLlama({ ...LLAMA3_8B, name: 'tune-mini', hidden: 64, heads: 4, kvHeads: 1, headDim: 32, intermediate: 96, vocab: 61, layers: 1, maxPositions: 128 }, { dtype: 'bfloat16', seed: 3 }));
   writeFileSync(join(dir, 'plan.json'), JSON.stringify(plan));
   writeFileSync(join(dir, 'weights.bin'), weights);
+});
+
+describe('top-k picking', () => {
+  it('one per tile first, then per stage count, then split variants, each in rank order', () => {
+    const c = (key: string) => ({ key }) as Candidate;
+    const ranked = ['gemm 64x64x32 w2x2 s2', 'gemm 64x64x32 w2x2 s3', 'gemm 64x64x32 w2x2 s2 sk4/4', 'gemm 32x64x32 w1x2 s2', 'decode w1 r1 kv2 n16 s2 split 16/128/8'].map(c);
+    expect(pickDiverse(ranked, 3).map((x) => x.key)).toEqual(['gemm 64x64x32 w2x2 s2', 'gemm 32x64x32 w1x2 s2', 'decode w1 r1 kv2 n16 s2 split 16/128/8']);
+    expect(pickDiverse(ranked, 5).map((x) => x.key)).toEqual(['gemm 64x64x32 w2x2 s2', 'gemm 32x64x32 w1x2 s2', 'decode w1 r1 kv2 n16 s2 split 16/128/8', 'gemm 64x64x32 w2x2 s3', 'gemm 64x64x32 w2x2 s2 sk4/4']);
+  });
 });
 
 describe.skipIf(!hasEmu)('lfc tune on the emulator', () => {
