@@ -54,7 +54,7 @@ export function renderCandidate(c: Candidate): RenderedKernel {
 }
 
 /** The candidate whose compile stands for `c` (attention: split-KV settings reset to the chooser's). */
-function compileRepresentative(c: Candidate): Candidate {
+export function compileRepresentative(c: Candidate): Candidate {
   if (c.problem.family !== 'attention') return c;
   const cfg = c.config as attention.AttentionConfig;
   const base = attention.configForAttention({ kind: 'attention', layer: 0, q: 'q', out: 'o', heads: cfg.heads, kvHeads: cfg.kvHeads, headDim: cfg.headDim, scale: 1 }, { dtype: cfg.dtype, target: cfg.target, kv: { blockSize: cfg.blockSize, kvHeads: cfg.kvHeads, headDim: cfg.headDim }, limits: { maxTokens: 512, maxSeqs: 64, maxContext: 8192, numSms: 132 } });
