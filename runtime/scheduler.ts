@@ -17,6 +17,11 @@
  *      KvBlockManager and a prefill chunk that fits the remaining token budget.
  * Policy 'static' (the benchmark baseline): when nothing runs, admit up to maxSeqs waiting
  * requests, then run them to completion before admitting more.
+ * KV policy 'contiguous' (the ablation's naive KV, issue 13): admission reserves the blocks of the
+ * request's maximum length (SchedulerRequest.reserveTokens, default prompt + max tokens + draft
+ * tokens; capped at the whole cache) and holds them until it finishes, as a per-sequence
+ * contiguous KV buffer would: a request is admitted only when its maximum fits, and no running
+ * request is ever preempted. 'paged' (default) allocates blocks as tokens arrive.
  * A request whose prompt + max tokens exceed the whole cache is rejected when added, so every
  * admitted request can always finish alone, and preemption always terminates.
  * Logits: the last token of a sequence whose prefill completes this step, every decode token and
@@ -30,6 +35,8 @@ import { Deque } from './deque.js';
 import { KvBlockManager, type CopyOp } from './kv/block-manager.js';
 
 export type SchedulerPolicy = 'continuous' | 'static';
+/** 'paged': blocks on demand; 'contiguous': blocks for the maximum length reserved at admission. */
+export type KvPolicy = 'paged' | 'contiguous';
 
 export interface SchedulerConfig {
   maxBatchedTokens: number;
@@ -38,6 +45,8 @@ export interface SchedulerConfig {
   numBlocks: number;
   policy?: SchedulerPolicy;
   prefixCaching?: boolean;
+  /** KV allocation policy (default 'paged'). */
+  kv?: KvPolicy;
 }
 
 export interface SchedulerRequest {
@@ -47,6 +56,8 @@ export interface SchedulerRequest {
   stopTokenIds?: readonly number[];
   /** Draft tokens a decode row may carry for verification (speculative decoding); default 0. */
   numSpeculativeTokens?: number;
+  /** KV policy 'contiguous': slots reserved at admission (default prompt + maxTokens + numSpeculativeTokens). */
+  reserveTokens?: number;
 }
 
 const NO_DRAFT = new Int32Array(0);
@@ -75,6 +86,8 @@ export class Sequence {
   readonly stopTokenIds: readonly number[];
   readonly maxTokens: number;
   readonly numSpeculativeTokens: number;
+  /** Slots the 'contiguous' KV policy reserves at admission. */
+  reserveTokens: number;
 
   /** `promptLen` < prompt.length for a fork: it inherits generated tokens. */
   constructor(readonly id: number | string, req: SchedulerRequest, promptLen = req.prompt.length) {
@@ -85,6 +98,7 @@ export class Sequence {
     this.tokens.set(req.prompt);
     this.length = req.prompt.length;
     this.stopTokenIds = req.stopTokenIds ?? [];
+    this.reserveTokens = Math.max(req.reserveTokens ?? 0, this.tokens.length);
   }
 
   get numOutput(): number { return this.length - this.promptLen; }
@@ -135,10 +149,11 @@ export class Scheduler {
   private copies: CopyOp[] = [];
 
   constructor(config: SchedulerConfig) {
-    const c = { policy: 'continuous' as SchedulerPolicy, prefixCaching: true, ...config };
+    const c = { policy: 'continuous' as SchedulerPolicy, prefixCaching: true, kv: 'paged' as KvPolicy, ...config };
     for (const k of ['maxBatchedTokens', 'maxSeqs', 'blockSize', 'numBlocks'] as const)
       if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`Scheduler: ${k} must be a positive integer, got ${c[k]}`);
     if (c.policy !== 'continuous' && c.policy !== 'static') throw new Error(`Scheduler: policy must be 'continuous' or 'static', got '${c.policy}'`);
+    if (c.kv !== 'paged' && c.kv !== 'contiguous') throw new Error(`Scheduler: kv must be 'paged' or 'contiguous', got '${c.kv}'`);
     this.config = c;
     this.kv = new KvBlockManager(c.numBlocks, c.blockSize, c.prefixCaching);
     const T = c.maxBatchedTokens, B = c.maxSeqs;
@@ -168,7 +183,10 @@ export class Scheduler {
     const need = s.promptLen + s.maxTokens + k, cap = this.kv.capacity;
     if (s.promptLen === 0) this.finish(s, 'rejected', `request ${id}: the prompt is empty`);
     else if (need > cap) this.finish(s, 'rejected', `request ${id}: prompt (${s.promptLen} tokens) + max tokens (${s.maxTokens}) need ${need} KV slots, the cache holds ${cap}`);
-    else this.waiting.pushBack(s);
+    else {
+      s.reserveTokens = Math.min(s.reserveTokens, cap);
+      this.waiting.pushBack(s);
+    }
     return s;
   }
 
@@ -295,7 +313,7 @@ export class Scheduler {
 
   /** Take `s` from the waiting queue into the cache, reserving up to `maxNew` tokens. */
   private admit(s: Sequence, maxNew: number): number {
-    const cached = this.kv.allocate(s.id, s.tokens, s.length, maxNew);
+    const cached = this.kv.allocate(s.id, s.tokens, s.length, maxNew, this.config.kv === 'contiguous' ? s.reserveTokens : 0);
     if (cached < 0) return -1;
     this.waiting.shift();
     s.numComputed = s.numCachedTokens = cached;

@@ -18,6 +18,12 @@
  * miss, never wrong K/V.
  * A prompt never takes its last token from the cache: at most ⌊(len-1)/blockSize⌋ blocks hit, so
  * at least one token is computed and yields the logits to sample from (as vLLM does).
+ *
+ * Reservations (the naive 'contiguous' KV policy of the ablation, issue 13): `allocate(..., reserveTokens)`
+ * also takes, at admission, the blocks the sequence could ever need (its maximum length) off the
+ * free list as the sequence's `spare` blocks: they count as used, hold no tokens, and are what its
+ * later appends take first, so memory is held for the maximum from admission to free, as a
+ * contiguous per-sequence KV buffer would be. Rejected speculative slots go back to its spares.
  */
 
 import { BlockHashTable } from './hash-table.js';
@@ -32,6 +38,8 @@ export interface KvStats {
   /** Free blocks that still hold a cached prefix (reusable by a hit, evictable by allocation). */
   cachedFreeBlocks: number;
   usedBlocks: number;
+  /** Used blocks reserved by a sequence for its maximum length that hold no token yet (contiguous policy; 0 when paged). */
+  reservedBlocks: number;
   /** Slots holding live tokens / slots of used blocks (1 when every used block is full). */
   utilisation: number;
   /** Prompt tokens looked up in the prefix cache, and how many of them hit. */
@@ -45,6 +53,7 @@ interface SeqBlocks {
   numBlocks: number;
   numTokens: number; // slots reserved: tokens whose K/V has (or will have) a place
   numHashed: number; // leading full blocks whose hash is known (registered or taken from cache)
+  spare?: number[]; // blocks reserved at admission, not yet in the table (reservation policy)
 }
 
 const ROOT_HASH = 0x1234567;
@@ -127,7 +136,7 @@ export class KvBlockManager {
    * tokens (their K/V is already in the cache), or -1, changing nothing, when the free blocks do
    * not suffice. `numTokens(seqId)` then tells how many slots were reserved.
    */
-  allocate(seqId: number | string, tokens: ArrayLike<number>, length: number, maxNewTokens = Infinity): number {
+  allocate(seqId: number | string, tokens: ArrayLike<number>, length: number, maxNewTokens = Infinity, reserveTokens = 0): number {
     if (this.seqs.has(seqId)) throw new Error(`KvBlockManager: sequence ${seqId} is already allocated`);
     if (length < 1) throw new Error(`KvBlockManager: sequence ${seqId} has no tokens`);
     const hitBlocks: number[] = [];
@@ -136,8 +145,10 @@ export class KvBlockManager {
     const total = cached + Math.min(length - cached, maxNewTokens);
     let hitFree = 0;
     for (const b of hitBlocks) if (this.refCount[b] === 0) hitFree++;
-    if (this.blocksFor(total) - numHit + hitFree > this.numFree) return -1;
-    const s: SeqBlocks = { blocks: new Int32Array(Math.max(4, this.blocksFor(total))), numBlocks: 0, numTokens: cached, numHashed: numHit };
+    // With a reservation: blocks for max(total, reserveTokens), all taken now.
+    const held = Math.max(this.blocksFor(total), this.blocksFor(reserveTokens));
+    if (held - numHit + hitFree > this.numFree) return -1;
+    const s: SeqBlocks = { blocks: new Int32Array(Math.max(4, held)), numBlocks: 0, numTokens: cached, numHashed: numHit };
     for (const b of hitBlocks) {
       if (this.refCount[b]++ === 0) { this.unlink(b); this.numFree--; }
       s.blocks[s.numBlocks++] = b;
@@ -146,13 +157,20 @@ export class KvBlockManager {
     this.hits += cached;
     this.seqs.set(seqId, s);
     this.reserve(s, total);
+    if (reserveTokens > 0) {
+      s.spare = [];
+      for (let i = held - s.numBlocks; i > 0; i--) s.spare.push(this.takeFree());
+    }
     return cached;
   }
+
+  /** Blocks `seqId` holds in reserve (taken at admission, not yet in its table). */
+  numSpareBlocks(seqId: number | string): number { return this.seq(seqId).spare?.length ?? 0; }
 
   /** Whether `n` more slots fit (counting a copy-on-write of a shared last block). */
   canAppend(seqId: number | string, n: number): boolean {
     const s = this.seq(seqId);
-    return this.blocksFor(s.numTokens + n) - s.numBlocks + (this.needsCopy(s, n) ? 1 : 0) <= this.numFree;
+    return this.blocksFor(s.numTokens + n) - s.numBlocks + (this.needsCopy(s, n) ? 1 : 0) <= this.numFree + (s.spare?.length ?? 0);
   }
 
   /**
@@ -162,10 +180,10 @@ export class KvBlockManager {
    */
   appendSlots(seqId: number | string, n: number): CopyOp | null {
     const s = this.seq(seqId);
-    if (this.blocksFor(s.numTokens + n) - s.numBlocks + (this.needsCopy(s, n) ? 1 : 0) > this.numFree) throw new Error(`KvBlockManager: sequence ${seqId} needs ${n} more slots, ${this.numFree} free blocks do not suffice`);
+    if (this.blocksFor(s.numTokens + n) - s.numBlocks + (this.needsCopy(s, n) ? 1 : 0) > this.numFree + (s.spare?.length ?? 0)) throw new Error(`KvBlockManager: sequence ${seqId} needs ${n} more slots, ${this.numFree} free blocks do not suffice`);
     let copy: CopyOp | null = null;
     if (this.needsCopy(s, n)) {
-      const src = s.blocks[s.numBlocks - 1], dst = this.takeFree();
+      const src = s.blocks[s.numBlocks - 1], dst = this.take(s);
       this.refCount[src]--;
       s.blocks[s.numBlocks - 1] = dst;
       copy = { src, dst };
@@ -201,7 +219,11 @@ export class KvBlockManager {
       throw new Error(`KvBlockManager: cannot truncate sequence ${seqId} from ${s.numTokens} to ${numTokens} tokens (${s.numHashed * this.blockSize} are in the prefix cache)`);
     }
     const keep = this.blocksFor(numTokens);
-    while (s.numBlocks > keep) this.release(s.blocks[--s.numBlocks]);
+    while (s.numBlocks > keep) {
+      const b = s.blocks[--s.numBlocks];
+      // Reserved: a private block goes back to the sequence's spares (still held for its maximum length).
+      if (s.spare && this.refCount[b] === 1) { this.uncache(b); s.spare.push(b); } else this.release(b);
+    }
     s.numTokens = numTokens;
   }
 
@@ -217,6 +239,7 @@ export class KvBlockManager {
   free(seqId: number | string): void {
     const s = this.seqs.get(seqId);
     if (!s) throw new Error(`KvBlockManager: free of sequence ${seqId}, which holds no blocks (double free or unknown sequence)`);
+    if (s.spare) for (const b of s.spare) this.release(b);
     for (let i = s.numBlocks - 1; i >= 0; i--) this.release(s.blocks[i]);
     this.seqs.delete(seqId);
     if (this.lastSeq === s) this.lastId = this.lastSeq = undefined;
@@ -226,14 +249,15 @@ export class KvBlockManager {
     const bs = this.blockSize, fill = new Int32Array(this.numBlocks);
     for (const s of this.seqs.values())
       for (let i = 0; i < s.numBlocks; i++) fill[s.blocks[i]] = Math.max(fill[s.blocks[i]], Math.min(bs, s.numTokens - i * bs));
-    let live = 0, cachedFree = 0;
+    let live = 0, cachedFree = 0, reserved = 0;
+    for (const s of this.seqs.values()) reserved += s.spare?.length ?? 0;
     for (let b = 0; b < this.numBlocks; b++) {
       live += fill[b];
       if (this.refCount[b] === 0 && this.isCached(b)) cachedFree++;
     }
     const used = this.numBlocks - this.numFree;
     return {
-      numBlocks: this.numBlocks, blockSize: bs, freeBlocks: this.numFree, cachedFreeBlocks: cachedFree, usedBlocks: used,
+      numBlocks: this.numBlocks, blockSize: bs, freeBlocks: this.numFree, cachedFreeBlocks: cachedFree, usedBlocks: used, reservedBlocks: reserved,
       utilisation: used === 0 ? 1 : live / (used * bs), queriedTokens: this.queried, hitTokens: this.hits, evictions: this.evicted,
     };
   }
@@ -244,6 +268,7 @@ export class KvBlockManager {
     for (const [id, s] of this.seqs) {
       if (this.blocksFor(s.numTokens) !== s.numBlocks) throw new Error(`KvBlockManager: sequence ${id} has ${s.numBlocks} blocks for ${s.numTokens} tokens`);
       for (let i = 0; i < s.numBlocks; i++) users[s.blocks[i]]++;
+      if (s.spare) for (const b of s.spare) users[b]++;
     }
     let inList = 0;
     for (let b = this.next[this.numBlocks]; b !== this.numBlocks; b = this.next[b]) {
@@ -272,7 +297,7 @@ export class KvBlockManager {
   private reserve(s: SeqBlocks, numTokens: number): void {
     const need = this.blocksFor(numTokens);
     if (need > s.blocks.length) { const g = new Int32Array(Math.max(need, 2 * s.blocks.length)); g.set(s.blocks); s.blocks = g; }
-    while (s.numBlocks < need) s.blocks[s.numBlocks++] = this.takeFree();
+    while (s.numBlocks < need) s.blocks[s.numBlocks++] = this.take(s);
     s.numTokens = numTokens;
   }
 
@@ -292,6 +317,18 @@ export class KvBlockManager {
       parent = h;
     }
     return i;
+  }
+
+  /** A block for `s`: one of its reserved spares first, else a free one. */
+  private take(s: SeqBlocks): number {
+    return s.spare && s.spare.length > 0 ? s.spare.pop()! : this.takeFree();
+  }
+
+  /** Forget block b's prefix-cache entry (its content is about to be overwritten). */
+  private uncache(b: number): void {
+    if (this.blockHash[b] < 0) return;
+    if (this.isCached(b)) this.cache.delete(this.blockHash[b]);
+    this.blockHash[b] = -1;
   }
 
   private isCached(b: number): boolean { return this.blockHash[b] >= 0 && this.cache.get(this.blockHash[b]) === b; }
