@@ -4,7 +4,7 @@
  * in one arena planned by the compiler (plan.buffers[].column); weights are views of weights.bin.
  */
 import { validateBatch, type RaggedBatch } from '../batch.js';
-import { activation, addNorm, embedding, linear, logits, pagedAttention, quant, rope } from '../kernels/index.js';
+import { activation, addNorm, embedding, linear, logits, pagedAttention, quant, rope, unfusedAttention } from '../kernels/index.js';
 import { storeRounder } from '../kernels/common.js';
 import type { Plan, Step } from '../plan.js';
 import type { Backend } from './backend.js';
@@ -16,6 +16,12 @@ export interface ReferenceOptions {
   maxTokens?: number;
   /** Called with each linear step's input x [T, K] before it runs (calibration for quantization). */
   onLinearInput?: (stepIndex: number, x: Float32Array, T: number, K: number) => void;
+  /**
+   * Attention implementation: 'flash' (default), the fused single-pass paged reference; 'unfused',
+   * the naive baseline of the ablation (kernels/unfused-attention.ts: K/V gathered, QKᵀ
+   * materialised, softmax, ·V), equal within fp32 rounding.
+   */
+  attention?: 'flash' | 'unfused';
   /** Called after each step with a reader of the activation buffers as they are then ([T, features]). */
   onStep?: (stepIndex: number, read: (buffer: string) => Float32Array) => void;
 }
@@ -25,6 +31,7 @@ export class ReferenceBackend implements Backend {
   readonly maxTokens: number;
   private readonly onLinearInput?: ReferenceOptions['onLinearInput'];
   private readonly onStep?: ReferenceOptions['onStep'];
+  readonly attention: NonNullable<ReferenceOptions['attention']>;
   private readonly w = new Map<string, Float32Array>();
   /** Packed quantized weights (plan dtype int8/uint8). */
   private readonly qw = new Map<string, Int8Array | Uint8Array>();
@@ -39,6 +46,8 @@ export class ReferenceBackend implements Backend {
     this.maxTokens = opts.maxTokens ?? 512;
     this.onLinearInput = opts.onLinearInput;
     this.onStep = opts.onStep;
+    this.attention = opts.attention ?? 'flash';
+    if (this.attention !== 'flash' && this.attention !== 'unfused') throw new Error(`ReferenceBackend: attention must be 'flash' or 'unfused', got '${String(this.attention)}'`);
     this.numBlocks = opts.numBlocks ?? Math.ceil((4 * model.maxPositions) / kv.blockSize);
     const dv = new DataView(weightsBin.buffer, weightsBin.byteOffset, weightsBin.byteLength);
     for (const e of plan.weights) {
@@ -188,7 +197,7 @@ export class ReferenceBackend implements Backend {
         return;
       }
       case 'attention': {
-        const out = pagedAttention.reference({
+        const out = (this.attention === 'unfused' ? unfusedAttention : pagedAttention).reference({
           q: this.buf(s.q, T), kCache: this.kCache[s.layer], vCache: this.vCache[s.layer], batch, Hq: s.heads, Hkv: s.kvHeads, D: s.headDim,
           blockSize: this.plan.kv.blockSize, numBlocks: this.numBlocks, scale: s.scale, dtype,
         });

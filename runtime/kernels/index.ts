@@ -10,4 +10,5 @@ export * as logits from './logits.js';
 export * as pagedAttention from './paged-attention.js';
 export * as quant from './quant.js';
 export * as rope from './rope.js';
+export * as unfusedAttention from './unfused-attention.js';
 export type { StorageDType } from './common.js';
