@@ -228,16 +228,23 @@ async function resolveArtifact(artifact: string | undefined, progress: (m: strin
 
 const DEFAULT_MODEL = join(import.meta.dirname, '../../models/coder.onnx');
 
-/** --draft / --ngram / --spec-k / --spec-max-batch-tokens, shared by generate and serve. */
+/** --draft / --ngram / --spec / --spec-k / --spec-max-batch-tokens and the ablation's --kv / --attention (issue 13), shared by generate and serve. */
 function specFlags(c: Command): Command {
   return c
+    .addOption(new Option('--kv <policy>', "KV allocation: paged (blocks on demand) or contiguous (each request reserves its maximum length at admission: the ablation's naive baseline)").choices(['paged', 'contiguous']).default('paged'))
+    .addOption(new Option('--attention <impl>', "attention on the reference backend: flash (fused single pass) or unfused (QKᵀ materialised, softmax, ·V: the ablation's naive baseline)").choices(['flash', 'unfused']).default('flash'))
+    .addOption(new Option('--spec <mode>', 'speculative decoding: off, ngram (prompt lookup, n = --ngram or 3) or draft (needs --draft); default: on when --draft or --ngram is given').choices(['off', 'ngram', 'draft']))
     .option('--draft <artifact>', 'speculative decoding with a draft model (artifact folder or .onnx, same vocabulary)')
     .addOption(new Option('--ngram <n>', 'speculative decoding with n-gram prompt lookup (match the last n..1 tokens)').argParser(positiveInt('--ngram')))
     .addOption(new Option('--spec-k <k>', 'most draft tokens per step (adapted per request from its acceptance rate)').default(4).argParser(positiveInt('--spec-k')))
     .addOption(new Option('--spec-max-batch-tokens <n>', "no speculation in steps with more tokens than this (default: the artifact's cost-model threshold on the CUDA backend, else 64)").argParser(positiveInt('--spec-max-batch-tokens')));
 }
 
-async function specFromFlags(opts: { draft?: string; ngram?: number; specK: number; specMaxBatchTokens?: number }, progress: (m: string) => void) {
+async function specFromFlags(opts: { draft?: string; ngram?: number; spec?: 'off' | 'ngram' | 'draft'; specK: number; specMaxBatchTokens?: number }, progress: (m: string) => void) {
+  if (opts.spec === 'off') return undefined;
+  if (opts.spec === 'draft' && opts.draft === undefined) throw new Error('--spec draft needs --draft <artifact>');
+  if (opts.spec === 'ngram') opts = { ...opts, draft: undefined, ngram: opts.ngram ?? 3 };
+  if (opts.spec === 'draft') opts = { ...opts, ngram: undefined };
   if (opts.draft === undefined && opts.ngram === undefined) return undefined;
   const { specOptions } = await import('../runtime/spec/index.js');
   return specOptions({ draftDir: opts.draft === undefined ? undefined : await resolveArtifact(opts.draft, progress), ngram: opts.ngram, k: opts.specK, maxBatchTokens: opts.specMaxBatchTokens });
@@ -257,13 +264,13 @@ specFlags(program.command('generate')
   .addOption(new Option('--backend <b>', "execution backend: reference (TypeScript kernels), cuda (libmodel.so), emu (libmodel-emu.so on lfc's CPU emulator)").choices(['reference', 'cuda', 'emu']).default('reference'))
   .option('--json', 'print tokens, timings and usage as JSON'))
   .addHelpText('after', '\nExamples:\n  $ lfc generate "def fibonacci(n):"\n  $ lfc generate generated/coder "import os" --max-tokens 128 --temperature 0.8 --seed 7\n  $ lfc generate "def f(x):" --draft models/coder-draft.onnx --spec-k 4')
-  .action(async (a: string | undefined, b: string | undefined, opts: { maxTokens: number; temperature: number; topP?: number; topK?: number; seed: number; stop?: string[]; stream: boolean; backend: 'reference' | 'cuda' | 'emu'; json?: boolean; draft?: string; ngram?: number; specK: number; specMaxBatchTokens?: number }) => {
+  .action(async (a: string | undefined, b: string | undefined, opts: { maxTokens: number; temperature: number; topP?: number; topK?: number; seed: number; stop?: string[]; stream: boolean; backend: 'reference' | 'cuda' | 'emu'; json?: boolean; draft?: string; ngram?: number; spec?: 'off' | 'ngram' | 'draft'; kv: 'paged' | 'contiguous'; attention: 'flash' | 'unfused'; specK: number; specMaxBatchTokens?: number }) => {
     const [artifact, prompt] = b === undefined ? [undefined, a] : [a, b];
     if (prompt === undefined) throw new Error('generate: a prompt is required (lfc generate [ARTIFACT] "prompt")');
     const progress = (m: string) => { if (!opts.json) console.error(`[lfc] ${m}`); };
     const { Engine } = await import('../runtime/engine.js');
     const dir = await resolveArtifact(artifact, progress, opts.backend), speculative = await specFromFlags(opts, progress);
-    const engine = Engine.load(dir, { backend: opts.backend, ...(speculative ? { speculative } : {}) });
+    const engine = Engine.load(dir, { backend: opts.backend, kv: opts.kv, attention: opts.attention, ...(speculative ? { speculative } : {}) });
     const stream = engine.stream(prompt, {
       max_tokens: opts.maxTokens, temperature: opts.temperature, seed: opts.seed, stop: opts.stop,
       ...(opts.topP !== undefined ? { top_p: opts.topP } : {}), ...(opts.topK !== undefined ? { top_k: opts.topK } : {}),
@@ -273,7 +280,7 @@ specFlags(program.command('generate')
       const r = await stream.next();
       if (r.done) {
         const c = r.value;
-        if (opts.json) console.log(JSON.stringify({ prompt, ...c, tokensPerSecond: c.usage.completionTokens / (c.timings.totalMs / 1000) }, null, 2));
+        if (opts.json) console.log(JSON.stringify({ prompt, ...c, tokensPerSecond: c.usage.completionTokens / (c.timings.totalMs / 1000), engine: { kv: engine.scheduler.config.kv, attention: (engine.backend as { attention?: string }).attention ?? 'flash', spec: engine.spec?.proposer.name ?? 'off' } }, null, 2));
         else {
           if (!opts.stream) process.stdout.write(prompt + c.text);
           process.stdout.write('\n');
@@ -304,17 +311,17 @@ specFlags(program.command('serve')
   .addOption(new Option('--max-batched-tokens <n>', 'tokens per step').default(256).argParser(positiveInt('--max-batched-tokens')))
   .addOption(new Option('--backend <b>', "execution backend: reference (TypeScript kernels), cuda (libmodel.so), emu (libmodel-emu.so on lfc's CPU emulator)").choices(['reference', 'cuda', 'emu']).default('reference')))
   .addHelpText('after', '\nExamples:\n  $ lfc serve --port 8000\n  $ curl localhost:8000/v1/completions -H "Content-Type: application/json" -d \'{"prompt": "def f(x):", "max_tokens": 32}\'')
-  .action(async (artifact: string | undefined, opts: { port: number; host: string; apiKey?: string; modelName?: string; chatTemplate?: string; scheduler: 'continuous' | 'static'; maxSeqs: number; maxBatchedTokens: number; backend: 'reference' | 'cuda' | 'emu'; draft?: string; ngram?: number; specK: number; specMaxBatchTokens?: number }) => {
+  .action(async (artifact: string | undefined, opts: { port: number; host: string; apiKey?: string; modelName?: string; chatTemplate?: string; scheduler: 'continuous' | 'static'; maxSeqs: number; maxBatchedTokens: number; backend: 'reference' | 'cuda' | 'emu'; draft?: string; ngram?: number; spec?: 'off' | 'ngram' | 'draft'; kv: 'paged' | 'contiguous'; attention: 'flash' | 'unfused'; specK: number; specMaxBatchTokens?: number }) => {
     const progress = (m: string) => console.error(`[lfc] ${m}`);
     const { Engine } = await import('../runtime/engine.js');
     const { serve, jinjaChatTemplate } = await import('../runtime/server/index.js');
     const chatTemplate = opts.chatTemplate === undefined ? undefined : jinjaChatTemplate(readFileSync(opts.chatTemplate, 'utf8'));
     const dir = await resolveArtifact(artifact, progress, opts.backend);
     const speculative = await specFromFlags(opts, progress);
-    const engine = Engine.load(dir, { backend: opts.backend, policy: opts.scheduler, maxSeqs: opts.maxSeqs, maxBatchedTokens: opts.maxBatchedTokens, maxTokens: opts.maxBatchedTokens, ...(speculative ? { speculative } : {}) });
+    const engine = Engine.load(dir, { backend: opts.backend, policy: opts.scheduler, kv: opts.kv, attention: opts.attention, maxSeqs: opts.maxSeqs, maxBatchedTokens: opts.maxBatchedTokens, maxTokens: opts.maxBatchedTokens, ...(speculative ? { speculative } : {}) });
     const modelName = opts.modelName ?? basename(artifact ? artifact.replace(/\/+$/, '') : DEFAULT_MODEL).replace(/\.onnx$/, '');
     const server = await serve(engine, { port: opts.port, host: opts.host, apiKey: opts.apiKey ?? process.env.LFC_API_KEY, modelName, ...(chatTemplate ? { chatTemplate } : {}) });
-    console.log(`lfc serving ${modelName} at ${server.url}/v1 (scheduler ${opts.scheduler}${opts.apiKey ?? process.env.LFC_API_KEY ? ', API key required' : ''})`);
+    console.log(`lfc serving ${modelName} at ${server.url}/v1 (scheduler ${opts.scheduler}, kv ${opts.kv}, attention ${opts.attention}${opts.apiKey ?? process.env.LFC_API_KEY ? ', API key required' : ''})`);
     const stop = (sig: string) => {
       progress(`${sig}: finishing in-flight requests (up to 10 s), then exiting`);
       server.close().then(() => process.exit(0), () => process.exit(EXIT_ERROR));

@@ -13,7 +13,7 @@ import { ReferenceBackend } from './backends/reference.js';
 import { loadCudaBackend } from './backends/cuda/index.js';
 import { loadArtifact } from './artifact.js';
 import { resolveSamplingParams, Sampler, type ResolvedSampling, type SamplingParams } from './sampling.js';
-import { Scheduler, type FinishReason, type SchedulerPolicy, type Sequence } from './scheduler.js';
+import { Scheduler, type FinishReason, type KvPolicy, type SchedulerPolicy, type Sequence } from './scheduler.js';
 import { ByteTokenizer, HfTokenizer, type Tokenizer } from './tokenizer.js';
 import { SpecDecoder, type SpecOptions } from './spec/spec-decoder.js';
 
@@ -26,6 +26,14 @@ export interface EngineOptions {
   maxSeqs?: number;
   numBlocks?: number;
   policy?: SchedulerPolicy;
+  /**
+   * KV allocation (default 'paged'): 'contiguous' reserves each request's maximum length (prompt +
+   * max_tokens, or the model's max positions when the request gives no max_tokens) at admission
+   * (the ablation's naive KV, issue 13; prefix caching then defaults to off).
+   */
+  kv?: KvPolicy;
+  /** Reference backend only (Engine.load): 'unfused' materialises QKᵀ per sequence (runtime/kernels/unfused-attention.ts); default 'flash'. */
+  attention?: 'flash' | 'unfused';
   prefixCaching?: boolean;
   tokenizer?: Tokenizer;
   /** Speculative decoding (runtime/spec): a proposer and its limits. */
@@ -104,7 +112,8 @@ export class Engine {
       blockSize: plan.kv.blockSize,
       numBlocks: backend.numBlocks,
       policy: opts.policy ?? 'continuous',
-      prefixCaching: opts.prefixCaching ?? true,
+      prefixCaching: opts.prefixCaching ?? opts.kv !== 'contiguous',
+      kv: opts.kv ?? 'paged',
     });
     // Unless told, speculation backs off at the backend's cost-model threshold (CUDA: hints.json).
     if (opts.speculative) {
@@ -118,12 +127,13 @@ export class Engine {
   static load(dir: string, opts: EngineOptions & { numBlocks?: number; maxTokens?: number } = {}): Engine {
     const kind = opts.backend ?? 'reference';
     if (kind === 'cuda' || kind === 'emu') {
+      if (opts.attention === 'unfused') throw new Error(`attention 'unfused' is a reference-backend option (the ${kind} backend runs the artifact's flash kernels)`);
       const backend = loadCudaBackend(dir, { emulator: kind === 'emu', numBlocks: opts.numBlocks, maxTokens: opts.maxTokens, maxSeqs: opts.maxSeqs });
       return new Engine(backend, { ...opts, tokenizer: opts.tokenizer ?? HfTokenizer.fromDir(dir, backend.plan.model.vocab) });
     }
     if (kind !== 'reference') throw new Error(`unknown backend '${String(kind)}' (reference, cuda or emu)`);
     const { plan, weights } = loadArtifact(dir);
-    const backend = new ReferenceBackend(plan, weights, { numBlocks: opts.numBlocks, maxTokens: opts.maxTokens ?? 256 });
+    const backend = new ReferenceBackend(plan, weights, { numBlocks: opts.numBlocks, maxTokens: opts.maxTokens ?? 256, attention: opts.attention });
     return new Engine(backend, { ...opts, tokenizer: opts.tokenizer ?? HfTokenizer.fromDir(dir, plan.model.vocab) });
   }
 
@@ -143,7 +153,7 @@ export class Engine {
     const eos = this.tokenizer.eos;
     // Speculation: off when opted out or when logprobs are asked (they are not tracked per draft).
     const k = this.spec && speculative !== false && params.logprobs < 0 ? this.spec.maxK : 0;
-    const seq = this.scheduler.add({ id, prompt: tokens, maxTokens, numSpeculativeTokens: k, stopTokenIds: [...(stop_token_ids ?? []), ...(!ignore_eos && eos !== undefined ? [eos] : [])] });
+    const seq = this.scheduler.add({ id, prompt: tokens, maxTokens, numSpeculativeTokens: k, ...(max_tokens === undefined ? { reserveTokens: P } : {}), stopTokenIds: [...(stop_token_ids ?? []), ...(!ignore_eos && eos !== undefined ? [eos] : [])] });
     const live: Live = {
       seq, params, stops: stop === undefined ? [] : Array.isArray(stop) ? stop : [stop], decoder: this.tokenizer.decoder(),
       text: '', emitted: 0, queue: [], start: performance.now(), logprobs: [], topLogprobs: [],
