@@ -61,7 +61,7 @@ function hash(...parts: string[]): string {
 }
 
 /** Run `jobs` with at most `n` in flight. */
-async function pool<T>(jobs: (() => Promise<T>)[], n: number): Promise<T[]> {
+export async function pool<T>(jobs: (() => Promise<T>)[], n: number): Promise<T[]> {
   const out: T[] = new Array(jobs.length);
   let next = 0;
   await Promise.all(Array.from({ length: Math.min(n, jobs.length) }, async () => {

@@ -24,7 +24,7 @@ import { compileModel, writeArtifact } from '../compile.js';
 import { buildCudaArtifact, type BuildTarget } from '../cuda-artifact.js';
 import { stepCost } from '../kernels/cost.js';
 import { LLAMA2_7B, LLAMA3_8B, syntheticLlama, type LlamaShape } from '../synthetic.js';
-import { compareSteps, scenario } from './step-check.js';
+import { compareSteps, scenario, uniformBatch } from './step-check.js';
 
 interface Peaks { gemmTflops: number; bandwidthGBs: number; source: string }
 const DATASHEET: Record<string, Peaks> = {
@@ -47,22 +47,6 @@ function peaksFrom(baselines: string | undefined, target: string): Peaks {
     }
   }
   return DATASHEET[target] ?? DATASHEET.h100;
-}
-
-/** A batch of B sequences × n new tokens each, after `ctx` cached tokens, block ids in order. */
-function uniformBatch(plan: Plan, B: number, n: number, ctx: number, vocab: number): RaggedBatch {
-  const bs = plan.kv.blockSize, total = ctx + n, M = Math.ceil(total / bs), T = B * n;
-  const b: RaggedBatch = {
-    tokens: Int32Array.from({ length: T }, (_, i) => (i * 7919) % vocab), positions: new Int32Array(T), seqStarts: Int32Array.from({ length: B + 1 }, (_, i) => i * n),
-    contextLens: new Int32Array(B).fill(total), blockTables: Int32Array.from({ length: B * M }, (_, i) => i), maxBlocksPerSeq: M,
-    slotMapping: new Int32Array(T), logitIndices: Int32Array.from({ length: B }, (_, i) => i * n + n - 1),
-  };
-  for (let s = 0; s < B; s++) for (let k = 0; k < n; k++) {
-    const p = ctx + k, t = s * n + k;
-    b.positions[t] = p;
-    b.slotMapping[t] = (s * M + Math.floor(p / bs)) * bs + (p % bs);
-  }
-  return b;
 }
 
 async function build(plan: Plan, weights: Uint8Array, dir: string, target: BuildTarget, maxTokens: number, maxSeqs: number) {
@@ -154,8 +138,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       if (!emu) {
         const shapesToTime = quick ? [{ B: 1, n: 1, ctx: 1024 }, { B: 1, n: 512, ctx: 0 }] : [{ B: 1, n: 1, ctx: 1024 }, { B: 32, n: 1, ctx: 1024 }, { B: 1, n: 512, ctx: 0 }, { B: 1, n: 2048, ctx: 0 }];
         for (const t of shapesToTime) {
-          const batch = uniformBatch(plan, t.B, t.n, t.ctx, plan.model.vocab);
-          if (t.ctx > 0) cuda.forward(uniformBatch(plan, t.B, Math.min(t.ctx, maxTokens / t.B), 0, plan.model.vocab));
+          const batch = uniformBatch(plan, t.B, t.n, t.ctx);
+          if (t.ctx > 0) cuda.forward(uniformBatch(plan, t.B, Math.min(t.ctx, maxTokens / t.B), 0));
           const ms = cuda.profile(batch, quick ? 5 : 20);
           const T = t.B * t.n, shapeB = { T, contextTokens: t.B * (t.ctx + t.n), attendedKeys: t.B * (t.n * t.ctx + (t.n * (t.n + 1)) / 2), L: t.B };
           const steps = plan.steps.map((s, i) => {

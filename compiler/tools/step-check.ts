@@ -111,3 +111,19 @@ export function compareSteps(plan: Plan, weights: Uint8Array, cuda: CudaBackend,
   });
   return { steps, logits };
 }
+
+/** B sequences × n new tokens after ctx cached tokens, blocks in order (GPU check and tuning shapes). */
+export function uniformBatch(plan: Plan, B: number, n: number, ctx: number): RaggedBatch {
+  const bs = plan.kv.blockSize, total = ctx + n, M = Math.ceil(total / bs), T = B * n, V = plan.model.vocab;
+  const b: RaggedBatch = {
+    tokens: Int32Array.from({ length: T }, (_, i) => (i * 7919) % V), positions: new Int32Array(T), seqStarts: Int32Array.from({ length: B + 1 }, (_, i) => i * n),
+    contextLens: new Int32Array(B).fill(total), blockTables: Int32Array.from({ length: B * M }, (_, i) => i), maxBlocksPerSeq: M,
+    slotMapping: new Int32Array(T), logitIndices: Int32Array.from({ length: B }, (_, i) => i * n + n - 1),
+  };
+  for (let s = 0; s < B; s++) for (let k = 0; k < n; k++) {
+    const p = ctx + k, t = s * n + k;
+    b.positions[t] = p;
+    b.slotMapping[t] = (s * M + Math.floor(p / bs)) * bs + (p % bs);
+  }
+  return b;
+}

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { archsOf, cacheDir } from '../build/artifact-build.js';
+import { archsOf, cacheDir, pool } from '../build/artifact-build.js';
 import { findTool, parsePtxasReport, templatesDir, type PtxasKernelReport } from '../build/cuda-build.js';
 import type { GpuTarget, RenderedKernel } from '../codegen/kernel.js';
 import * as attention from '../codegen/families/attention.js';
@@ -66,15 +66,6 @@ function hash(...parts: string[]): string {
   const h = createHash('sha256');
   for (const p of parts) h.update(p).update('\0');
   return h.digest('hex').slice(0, 24);
-}
-
-async function pool<T>(jobs: (() => Promise<T>)[], n: number): Promise<T[]> {
-  const out: T[] = new Array(jobs.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, jobs.length) }, async () => {
-    while (next < jobs.length) { const i = next++; out[i] = await jobs[i](); }
-  }));
-  return out;
 }
 
 /**

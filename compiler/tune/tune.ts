@@ -38,7 +38,7 @@ import * as attention from '../codegen/families/attention.js';
 import * as linear from '../codegen/families/linear.js';
 import type { ActDType, CodegenContext, GpuTarget, RenderedKernel } from '../codegen/kernel.js';
 import { generateCudaSources } from '../codegen/launcher.js';
-import { compareSteps, scenario, type StepCheck } from '../tools/step-check.js';
+import { compareSteps, scenario, uniformBatch, type StepCheck } from '../tools/step-check.js';
 import { dbFileFor, loadDb, makeEntry, saveDb, setTuningDb, type TuneDb, type TuneEntry } from './db.js';
 import { floorMs } from './model.js';
 import { rankCandidates, type Ranked } from './prune.js';
@@ -97,22 +97,6 @@ export function defaultShapes(target: TuneTarget): TuneShape[] {
     ...[[1, 1024], [1, 4096], [8, 1024], [8, 4096], [32, 1024]].map(([B, context]): TuneShape => ({ kind: 'decode', B, context })),
     ...[128, 512, 2048].map((T): TuneShape => ({ kind: 'prefill', T })),
   ];
-}
-
-/** B sequences × n new tokens after ctx cached tokens, blocks in order (compiler/tools/gpu-check.ts). */
-export function uniformBatch(plan: Plan, B: number, n: number, ctx: number): RaggedBatch {
-  const bs = plan.kv.blockSize, total = ctx + n, M = Math.ceil(total / bs), T = B * n, V = plan.model.vocab;
-  const b: RaggedBatch = {
-    tokens: Int32Array.from({ length: T }, (_, i) => (i * 7919) % V), positions: new Int32Array(T), seqStarts: Int32Array.from({ length: B + 1 }, (_, i) => i * n),
-    contextLens: new Int32Array(B).fill(total), blockTables: Int32Array.from({ length: B * M }, (_, i) => i), maxBlocksPerSeq: M,
-    slotMapping: new Int32Array(T), logitIndices: Int32Array.from({ length: B }, (_, i) => i * n + n - 1),
-  };
-  for (let s = 0; s < B; s++) for (let k = 0; k < n; k++) {
-    const p = ctx + k, t = s * n + k;
-    b.positions[t] = p;
-    b.slotMapping[t] = (s * M + Math.floor(p / bs)) * bs + (p % bs);
-  }
-  return b;
 }
 
 function shapeBatch(plan: Plan, s: TuneShape): RaggedBatch {

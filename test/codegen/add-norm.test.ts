@@ -11,7 +11,7 @@ import type { ActDType, CodegenContext, RenderedKernel } from '../../compiler/co
 import { addNorm as addNormRef } from '../../runtime/kernels/index.js';
 import { buildEmuLib, compileKernelsNvcc, hasGxx, hasNvcc } from '../helpers/emu-kernel.js';
 import { mulberry32 } from '../helpers/random.js';
-import { DTYPES, decode, encode, expectClose, poisoned, stored } from './ew-util.js';
+import { DTYPES, decode, encode, expectClose, poisoned, stored, wrapper } from './ew-util.js';
 
 const ctx = (dtype: ActDType): CodegenContext => ({
   dtype, target: 'all', kv: { blockSize: 16, kvHeads: 2, headDim: 64 },
@@ -31,23 +31,6 @@ function addNormKernels(): RenderedKernel[] {
   ks.push(addNorm.render({ dtype: 'bfloat16', norm: 'rms', hidden: 1024, threads: 64, maxBlocks: 65535 }));
   return ks;
 }
-function wrapper(ks: RenderedKernel[]): string {
-  const lines = ['#include "lfc_abi.h"'];
-  for (const k of ks) {
-    const fn = k.launches[0];
-    lines.push(`cudaError_t ${fn.fn}(const ${fn.args}&, cudaStream_t);`);
-    if (fn.args === 'LfcEmbeddingArgs') lines.push(`extern "C" int run_${fn.fn}(const int* idx, const void* table, void* out, int T, int V, int H) {
-  LfcEmbeddingArgs a{idx, table, out, T, V, H}; return ${fn.fn}(a, nullptr); }`);
-    if (fn.args === 'LfcAddNormArgs') lines.push(`extern "C" int run_${fn.fn}(const void* x, const void* r, void* o, void* s, const float* g, const float* b, float eps, int T, int H) {
-  LfcAddNormArgs a{x, r, o, s, g, b, eps, T, H}; return ${fn.fn}(a, nullptr); }`);
-    if (fn.args === 'LfcActivationArgs') lines.push(`extern "C" int run_${fn.fn}(const void* x, void* o, long n) {
-  LfcActivationArgs a{x, o, n}; return ${fn.fn}(a, nullptr); }`);
-    if (fn.args === 'LfcGatedActArgs') lines.push(`extern "C" int run_${fn.fn}(const void* g, const void* u, void* o, long n) {
-  LfcGatedActArgs a{g, u, o, n}; return ${fn.fn}(a, nullptr); }`);
-  }
-  return lines.join('\n') + '\n';
-}
-
 const randn = (rnd: () => number, n: number, scale = 1): Float32Array => Float32Array.from({ length: n }, () => (rnd() * 2 - 1) * scale * 2);
 
 describe.skipIf(!hasGxx)('add_norm on the emulator', () => {

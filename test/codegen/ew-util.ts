@@ -3,7 +3,7 @@
  * for bf16/fp16, poisoned output buffers and a one-rounding tolerance check.
  */
 import { expect } from 'vitest';
-import type { ActDType } from '../../compiler/codegen/kernel.js';
+import type { ActDType, RenderedKernel } from '../../compiler/codegen/kernel.js';
 import { bf16Decode, bf16Encode, fp16Decode, fp16Encode } from '../../runtime/floats.js';
 
 export const DTYPES: ActDType[] = ['bfloat16', 'float16'];
@@ -50,3 +50,21 @@ export function expectClose(dtype: ActDType, got: Float32Array, ref: ArrayLike<n
 }
 
 export const dtTag = (d: ActDType): string => (d === 'bfloat16' ? 'bf16' : 'f16');
+
+/** extern "C" entry points (flat arguments) for the embedding / add_norm / activation / gated_act launch functions of `ks`. */
+export function wrapper(ks: RenderedKernel[]): string {
+  const lines = ['#include "lfc_abi.h"'];
+  for (const k of ks) {
+    const fn = k.launches[0];
+    lines.push(`cudaError_t ${fn.fn}(const ${fn.args}&, cudaStream_t);`);
+    if (fn.args === 'LfcEmbeddingArgs') lines.push(`extern "C" int run_${fn.fn}(const int* idx, const void* table, void* out, int T, int V, int H) {
+  LfcEmbeddingArgs a{idx, table, out, T, V, H}; return ${fn.fn}(a, nullptr); }`);
+    if (fn.args === 'LfcAddNormArgs') lines.push(`extern "C" int run_${fn.fn}(const void* x, const void* r, void* o, void* s, const float* g, const float* b, float eps, int T, int H) {
+  LfcAddNormArgs a{x, r, o, s, g, b, eps, T, H}; return ${fn.fn}(a, nullptr); }`);
+    if (fn.args === 'LfcActivationArgs') lines.push(`extern "C" int run_${fn.fn}(const void* x, void* o, long n) {
+  LfcActivationArgs a{x, o, n}; return ${fn.fn}(a, nullptr); }`);
+    if (fn.args === 'LfcGatedActArgs') lines.push(`extern "C" int run_${fn.fn}(const void* g, const void* u, void* o, long n) {
+  LfcGatedActArgs a{g, u, o, n}; return ${fn.fn}(a, nullptr); }`);
+  }
+  return lines.join('\n') + '\n';
+}
